@@ -1,0 +1,78 @@
+/*
+ * The one list of error texts.  libuipc reports kernel and library
+ * conditions as negative errno values; this table gives each one a message
+ * that says what it means for a channel, thread-safely and without the
+ * locale (strerror is neither guaranteed).  The mapping of library
+ * conditions to errno values is documented in uipc(7).
+ */
+#include <errno.h>
+
+#include "internal.h"
+
+struct err_text {
+    int err;
+    const char *text;
+};
+
+static const struct err_text err_texts[] = {
+    {0, "Success"},
+    {EPERM, "Operation not permitted"},
+    {ENOENT, "No such rendezvous (nothing to attach to)"},
+    {ESRCH, "No such process"},
+    {EINTR, "Interrupted system call"},
+    {EIO, "Input/output error"},
+    {E2BIG, "Argument list too long"},
+    {EBADF, "Bad file descriptor"},
+    {EAGAIN, "Operation would block (timeout 0)"},
+    {ENOMEM, "Out of memory"},
+    {EACCES, "Permission denied"},
+    {EFAULT, "Bad address"},
+    {EBUSY, "Rendezvous busy: it already has its peer"},
+    {EEXIST, "Rendezvous already exists"},
+    {ENOTDIR, "Not a directory"},
+    {EISDIR, "Is a directory"},
+    {EINVAL, "Invalid argument (malformed URI, bad key or value)"},
+    {ENFILE, "Too many open files in system"},
+    {EMFILE, "Too many open files (descriptor limit reached)"},
+    {EFBIG, "File too large"},
+    {ENOSPC, "No space left on device"},
+    {EROFS, "Read-only file system"},
+    {EPIPE, "Peer closed or died"},
+    {ERANGE, "Result out of range"},
+    {ENAMETOOLONG, "Name too long"},
+    {ENOSYS, "Function not implemented by the kernel"},
+    {ELOOP, "Refusing to follow a symbolic link"},
+    {ENOMSG, "No message of the requested type"},
+    {EIDRM, "Queue removed"},
+    {EPROTO, "Protocol error (corrupt shared data)"},
+    {EBADMSG, "Corrupt message or shared data"},
+    {EOVERFLOW, "Value too large"},
+    {EMSGSIZE, "Message too long for this channel or buffer"},
+    {EPROTONOSUPPORT, "Unknown URI scheme"},
+    {ENOTSUP, "Not supported by this transport"},
+    {EAFNOSUPPORT, "Address family not supported"},
+    {EADDRINUSE, "Rendezvous in use by a live owner"},
+    {EADDRNOTAVAIL, "Address not available"},
+    {ENETUNREACH, "Network unreachable"},
+    {ECONNABORTED, "Connection aborted"},
+    {ECONNRESET, "Connection reset by peer"},
+    {ENOBUFS, "No buffer space available"},
+    {EISCONN, "Already connected"},
+    {ENOTCONN, "Not connected"},
+    {ETIMEDOUT, "Timed out"},
+    {ECONNREFUSED, "Connection refused (nobody listens)"},
+    {EHOSTUNREACH, "Host unreachable"},
+    {EOWNERDEAD, "Previous owner died holding the lock"},
+    {ENOTRECOVERABLE, "State not recoverable"},
+    {EDEADLK, "Deadlock: the caller already holds the lock"},
+};
+
+UIPC_API const char *uipc_strerror(int err)
+{
+    if (err < 0)
+        err = -err;
+    for (size_t i = 0; i < sizeof err_texts / sizeof err_texts[0]; i++)
+        if (err_texts[i].err == err)
+            return err_texts[i].text;
+    return "Unknown error";
+}

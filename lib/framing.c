@@ -1,0 +1,444 @@
+/*
+ * Length-prefixed framing over byte streams and the epoll-based poll set.
+ * The contract is in framing.h; this file is the only place that deals with
+ * partial reads and writes, EAGAIN and SIGPIPE for stream transports.
+ */
+#include "framing.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* ---- poll set ---- */
+
+void uipc__pollset_init(struct uipc__pollset *ps)
+{
+    ps->epfd = -1;
+    ps->evfd = -1;
+    ps->ev_on = false;
+}
+
+int uipc__pollset_create(struct uipc__pollset *ps)
+{
+    if (ps->epfd >= 0)
+        return ps->epfd;
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0)
+        return -errno;
+    int ev = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    struct epoll_event e = {.events = EPOLLIN, .data.fd = ev};
+    if (ev < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, ev, &e) < 0) {
+        int err = -errno;
+        uipc__close_fd(ev);
+        uipc__close_fd(ep);
+        return err;
+    }
+    ps->epfd = ep;
+    ps->evfd = ev;
+    ps->ev_on = false;
+    return ep;
+}
+
+int uipc__pollset_add(struct uipc__pollset *ps, int fd)
+{
+    if (ps->epfd < 0 || fd < 0)
+        return 0;
+    struct epoll_event e = {.events = EPOLLIN, .data.fd = fd};
+    if (epoll_ctl(ps->epfd, EPOLL_CTL_ADD, fd, &e) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+void uipc__pollset_del(struct uipc__pollset *ps, int fd)
+{
+    if (ps->epfd >= 0 && fd >= 0)
+        epoll_ctl(ps->epfd, EPOLL_CTL_DEL, fd, NULL);
+}
+
+void uipc__pollset_signal(struct uipc__pollset *ps, bool on)
+{
+    if (ps->epfd < 0 || ps->ev_on == on)
+        return;
+    uint64_t v = 1;
+    ssize_t n = on ? write(ps->evfd, &v, sizeof v) : read(ps->evfd, &v, sizeof v);
+    (void)n; /* an eventfd write of 1 or a read of a set counter cannot fail */
+    ps->ev_on = on;
+}
+
+void uipc__pollset_release(struct uipc__pollset *ps)
+{
+    uipc__close_fd(ps->evfd);
+    uipc__close_fd(ps->epfd);
+    uipc__pollset_init(ps);
+}
+
+/* ---- raw I/O without SIGPIPE ---- */
+
+/*
+ * A write to a pipe whose reader is gone raises SIGPIPE; sockets avoid it
+ * with MSG_NOSIGNAL.  For pipes the signal is blocked in this thread around
+ * the write and, if the write failed with EPIPE, the pending signal it
+ * caused is consumed before the mask is restored.
+ */
+static ssize_t raw_writev(struct uipc__framer *f, const struct iovec *iov, int n)
+{
+    if (f->sock) {
+        struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
+        return sendmsg(f->wfd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+    sigset_t pipe_only, old;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
+    ssize_t r = writev(f->wfd, iov, n);
+    if (r < 0 && errno == EPIPE && !sigismember(&old, SIGPIPE)) {
+        struct timespec zero = {0, 0};
+        int saved = errno;
+        while (sigtimedwait(&pipe_only, NULL, &zero) < 0 && errno == EINTR)
+            ;
+        errno = saved;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return r;
+}
+
+static ssize_t raw_read(struct uipc__framer *f, void *buf, size_t len)
+{
+    if (f->sock)
+        return recv(f->rfd, buf, len, MSG_DONTWAIT);
+    return read(f->rfd, buf, len);
+}
+
+static int io_error(int err)
+{
+    /* A reset connection is a peer that went away. */
+    return (err == ECONNRESET || err == EPIPE || err == ENOTCONN) ? -EPIPE : -err;
+}
+
+/* ---- sending ---- */
+
+/* Writes the backlog without waiting.  0 when empty, -EAGAIN when not yet. */
+static int flush_some(struct uipc__framer *f)
+{
+    while (f->tx_off < f->tx_len) {
+        struct iovec v = {f->tx + f->tx_off, f->tx_len - f->tx_off};
+        ssize_t n = raw_writev(f, &v, 1);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN)
+                return -EAGAIN;
+            return io_error(errno);
+        }
+        f->tx_off += (size_t)n;
+    }
+    free(f->tx);
+    f->tx = NULL;
+    f->tx_len = f->tx_off = 0;
+    return 0;
+}
+
+/* Flushes the backlog, waiting within the deadline. */
+static int flush_wait(struct uipc__framer *f, const struct uipc__deadline *dl)
+{
+    for (;;) {
+        int r = flush_some(f);
+        if (r != -EAGAIN)
+            return r;
+        r = uipc__wait_fd(f->wfd, POLLOUT, dl);
+        if (r < 0)
+            return r;
+    }
+}
+
+/* Keeps the unwritten rest of a committed message for later. */
+static int stash_tx(struct uipc__framer *f, const unsigned char *hdr, const void *msg,
+                    size_t len, size_t written)
+{
+    size_t total = UIPC__FRAME_HDR + len, rest = total - written;
+    unsigned char *t = malloc(rest);
+    if (!t)
+        return -ENOMEM;
+    size_t off = 0;
+    if (written < UIPC__FRAME_HDR) {
+        memcpy(t, hdr + written, UIPC__FRAME_HDR - written);
+        off = UIPC__FRAME_HDR - written;
+        written = UIPC__FRAME_HDR;
+    }
+    memcpy(t + off, (const unsigned char *)msg + (written - UIPC__FRAME_HDR), rest - off);
+    f->tx = t;
+    f->tx_len = rest;
+    f->tx_off = 0;
+    return 0;
+}
+
+ssize_t uipc__framer_send(struct uipc__framer *f, const void *msg, size_t len,
+                          const struct uipc__deadline *dl)
+{
+    if (f->broken)
+        return f->broken;
+    if (f->tx) {
+        int r = flush_wait(f, dl);
+        if (r < 0)
+            return r;
+    }
+    unsigned char hdr[UIPC__FRAME_HDR] = {(unsigned char)len, (unsigned char)(len >> 8),
+                                          (unsigned char)(len >> 16),
+                                          (unsigned char)(len >> 24)};
+    size_t total = UIPC__FRAME_HDR + len, done = 0;
+    while (done < total) {
+        struct iovec v[2];
+        int n = 0;
+        if (done < UIPC__FRAME_HDR)
+            v[n++] = (struct iovec){hdr + done, UIPC__FRAME_HDR - done};
+        size_t boff = done > UIPC__FRAME_HDR ? done - UIPC__FRAME_HDR : 0;
+        if (len > boff)
+            v[n++] = (struct iovec){(unsigned char *)msg + boff, len - boff};
+        ssize_t w = raw_writev(f, v, n);
+        if (w >= 0) {
+            done += (size_t)w;
+            continue;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN)
+            return io_error(errno);
+        int r = uipc__wait_fd(f->wfd, POLLOUT, dl);
+        if (r >= 0)
+            continue;
+        if (done == 0)
+            return r;
+        /* Part of the message has left: it is committed, keep the rest. */
+        r = stash_tx(f, hdr, msg, len, done);
+        return r < 0 ? r : (ssize_t)len;
+    }
+    return (ssize_t)len;
+}
+
+/* ---- receiving ---- */
+
+static size_t buffered(const struct uipc__framer *f)
+{
+    return f->rlen - f->rpos;
+}
+
+/* True when a whole message (or the end of stream) is ready in user space. */
+static bool ready_in_buffer(const struct uipc__framer *f)
+{
+    if (f->part_active)
+        return false;
+    if (buffered(f) < UIPC__FRAME_HDR)
+        return f->eof;
+    const unsigned char *h = f->rbuf + f->rpos;
+    uint32_t len = (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 |
+                   (uint32_t)h[3] << 24;
+    return buffered(f) - UIPC__FRAME_HDR >= len || f->eof;
+}
+
+/* Reads what the kernel has into rbuf.  1 data, 0 EOF, -EAGAIN, -errno. */
+static int fill(struct uipc__framer *f)
+{
+    if (!f->rbuf && !(f->rbuf = malloc(UIPC__FRAME_RBUF)))
+        return -ENOMEM;
+    if (f->rpos == f->rlen)
+        f->rpos = f->rlen = 0;
+    else if (f->rpos > 0 && f->rlen == UIPC__FRAME_RBUF) {
+        memmove(f->rbuf, f->rbuf + f->rpos, buffered(f));
+        f->rlen -= f->rpos;
+        f->rpos = 0;
+    }
+    for (;;) {
+        ssize_t n = raw_read(f, f->rbuf + f->rlen, UIPC__FRAME_RBUF - f->rlen);
+        if (n > 0) {
+            f->rlen += (size_t)n;
+            return 1;
+        }
+        if (n == 0) {
+            f->eof = true;
+            return 0;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN)
+            return -EAGAIN;
+        if (errno == ECONNRESET) {
+            f->eof = true;
+            return 0;
+        }
+        return -errno;
+    }
+}
+
+/*
+ * Waits until the read side has something.  A backlog is flushed here too,
+ * so a side that only receives after a timed-out send cannot deadlock a
+ * peer that waits for the rest of that message.
+ */
+static int wait_readable(struct uipc__framer *f, const struct uipc__deadline *dl)
+{
+    for (;;) {
+        if (f->tx && flush_some(f) == -EPIPE) {
+            free(f->tx); /* the reader is gone; the rest can never arrive */
+            f->tx = NULL;
+            f->tx_len = f->tx_off = 0;
+        }
+        struct pollfd p[2] = {{.fd = f->rfd, .events = POLLIN}, {.fd = f->wfd, .events = POLLOUT}};
+        int n = 1;
+        if (f->tx && f->wfd == f->rfd)
+            p[0].events |= POLLOUT;
+        else if (f->tx)
+            n = 2;
+        int r = uipc__wait_fds(p, n, dl);
+        if (r < 0)
+            return r;
+        if (p[0].revents & (POLLIN | POLLHUP | POLLERR))
+            return 0;
+    }
+}
+
+static uint32_t header_len(const unsigned char *h)
+{
+    return (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 | (uint32_t)h[3] << 24;
+}
+
+static void drop_part(struct uipc__framer *f)
+{
+    free(f->part);
+    f->part = NULL;
+    f->part_active = false;
+    f->part_len = f->part_got = 0;
+}
+
+/*
+ * Reads the rest of a message body straight into buf (got bytes are already
+ * there).  On a timeout the received prefix is kept in f->part so that the
+ * next call resumes; end of stream inside a body is -EPIPE: the torn message
+ * is dropped, never delivered.
+ */
+static ssize_t read_body(struct uipc__framer *f, unsigned char *buf, size_t len, size_t got,
+                         const struct uipc__deadline *dl)
+{
+    while (got < len) {
+        ssize_t n = raw_read(f, buf + got, len - got);
+        if (n > 0) {
+            got += (size_t)n;
+            continue;
+        }
+        if (n == 0 || errno == ECONNRESET) {
+            f->eof = true;
+            return -EPIPE;
+        }
+        if (errno == EINTR)
+            continue;
+        int r = errno == EAGAIN ? wait_readable(f, dl) : -errno;
+        if (r == 0)
+            continue;
+        f->part = malloc(got ? got : 1);
+        if (!f->part) {
+            f->broken = -ENOMEM; /* the stream position is lost */
+            return -ENOMEM;
+        }
+        memcpy(f->part, buf, got);
+        f->part_active = true;
+        f->part_len = len;
+        f->part_got = got;
+        return r;
+    }
+    return (ssize_t)len;
+}
+
+static ssize_t recv_one(struct uipc__framer *f, unsigned char *buf, size_t cap,
+                        const struct uipc__deadline *dl)
+{
+    if (f->part_active) {
+        if (f->part_len > cap)
+            return -EMSGSIZE;
+        size_t len = f->part_len, got = f->part_got;
+        memcpy(buf, f->part, got);
+        drop_part(f);
+        return read_body(f, buf, len, got, dl);
+    }
+    while (buffered(f) < UIPC__FRAME_HDR) {
+        if (f->eof)
+            return -EPIPE; /* a clean end, or a torn header that is dropped */
+        int r = fill(f);
+        if (r == -EAGAIN)
+            r = wait_readable(f, dl);
+        if (r < 0)
+            return r;
+    }
+    uint32_t len = header_len(f->rbuf + f->rpos);
+    if (len > UIPC__MAXMSG_CEILING) {
+        f->broken = -EBADMSG; /* not a header we could have written */
+        return -EBADMSG;
+    }
+    if (len > cap)
+        return -EMSGSIZE;
+    f->rpos += UIPC__FRAME_HDR;
+    size_t have = buffered(f) < len ? buffered(f) : len;
+    memcpy(buf, f->rbuf + f->rpos, have);
+    f->rpos += have;
+    if (have == len)
+        return (ssize_t)len;
+    if (f->eof)
+        return -EPIPE;
+    return read_body(f, buf, len, have, dl);
+}
+
+ssize_t uipc__framer_recv(struct uipc__framer *f, void *buf, size_t cap,
+                          const struct uipc__deadline *dl)
+{
+    if (f->broken)
+        return f->broken;
+    ssize_t r = recv_one(f, buf, cap, dl);
+    uipc__pollset_signal(&f->ps, ready_in_buffer(f));
+    return r;
+}
+
+/* ---- life cycle ---- */
+
+void uipc__framer_init(struct uipc__framer *f, int rfd, int wfd, bool sock)
+{
+    memset(f, 0, sizeof *f);
+    f->rfd = rfd;
+    f->wfd = wfd;
+    f->sock = sock;
+    uipc__pollset_init(&f->ps);
+}
+
+int uipc__framer_pollfd(struct uipc__framer *f)
+{
+    int ep = uipc__pollset_create(&f->ps);
+    if (ep < 0)
+        return ep;
+    int r = uipc__pollset_add(&f->ps, f->rfd);
+    if (r < 0)
+        return r;
+    uipc__pollset_signal(&f->ps, ready_in_buffer(f));
+    return ep;
+}
+
+void uipc__framer_release(struct uipc__framer *f)
+{
+    if (f->tx)
+        flush_some(f); /* best effort: a closing sender does not wait */
+    free(f->tx);
+    free(f->rbuf);
+    drop_part(f);
+    if (f->wfd != f->rfd)
+        uipc__close_fd(f->wfd);
+    uipc__close_fd(f->rfd);
+    uipc__pollset_release(&f->ps);
+    f->rfd = f->wfd = -1;
+    f->tx = f->rbuf = NULL;
+}

@@ -1,0 +1,91 @@
+/*
+ * Length-prefixed messages over a byte stream (pipe, FIFO, stream socket),
+ * written once for every stream transport.
+ *
+ * Wire format: a 4-byte little-endian length, then that many bytes.
+ *
+ * Receiving reads as much as the kernel has (up to a 64 KiB buffer) and
+ * hands out whole messages; a message larger than the caller's buffer gives
+ * -EMSGSIZE and stays queued.  A timeout in the middle of a message keeps
+ * what arrived, so the next call continues where this one stopped: a caller
+ * never sees a torn message.  End of stream inside a message is -EPIPE.
+ *
+ * Sending writes header and body with one writev.  Once any byte of a
+ * message is written the message is committed: if the deadline passes
+ * before the rest is written, the rest is kept in a backlog that the next
+ * send (and any receive) flushes first, and the call returns len.
+ * SIGPIPE is never raised: sockets use MSG_NOSIGNAL, pipes block the signal
+ * around the write and consume the one they caused.
+ *
+ * Poll support: uipc__framer_pollfd returns an epoll descriptor watching the
+ * read side and an eventfd that is kept signalled while a whole message
+ * waits in the user-space buffer, so level-triggered readiness is exact.
+ */
+#ifndef UIPC_FRAMING_H
+#define UIPC_FRAMING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "wait.h"
+
+#define UIPC__FRAME_HDR 4
+#define UIPC__FRAME_RBUF (64u << 10)
+
+/*
+ * A stable poll descriptor: an epoll set over the descriptors the channel
+ * currently waits on, plus an eventfd for readiness that lives in user
+ * space.  Created lazily the first time a user asks for it.
+ */
+struct uipc__pollset {
+    int epfd;       /* -1 until created */
+    int evfd;
+    bool ev_on;
+};
+
+void uipc__pollset_init(struct uipc__pollset *ps);
+/* Creates the set if needed; returns epfd or a negative errno. */
+int uipc__pollset_create(struct uipc__pollset *ps);
+/* Adds or removes fd (EPOLLIN) if the set exists; no-op otherwise. */
+int uipc__pollset_add(struct uipc__pollset *ps, int fd);
+void uipc__pollset_del(struct uipc__pollset *ps, int fd);
+/* Keeps the eventfd readable (on) or drained (off) if the set exists. */
+void uipc__pollset_signal(struct uipc__pollset *ps, bool on);
+void uipc__pollset_release(struct uipc__pollset *ps);
+
+struct uipc__framer {
+    int rfd, wfd;          /* the same descriptor for sockets; -1 if not yet */
+    bool sock;             /* send()/recv() with MSG_NOSIGNAL instead of write()/read() */
+    bool eof;              /* the peer's end of stream was read */
+    int broken;            /* sticky error (-EBADMSG on a garbage header) */
+
+    unsigned char *rbuf;   /* UIPC__FRAME_RBUF bytes, allocated on first use */
+    size_t rpos, rlen;     /* unread bytes are rbuf[rpos, rlen) */
+
+    /* A message whose body is partly received (only after a timeout). */
+    unsigned char *part;
+    size_t part_len, part_got;
+    bool part_active;
+
+    /* Bytes of a committed message not yet written. */
+    unsigned char *tx;
+    size_t tx_len, tx_off;
+
+    struct uipc__pollset ps;
+};
+
+/* Sets up a framer on already non-blocking descriptors (either may be -1). */
+void uipc__framer_init(struct uipc__framer *f, int rfd, int wfd, bool sock);
+/* Sends one message; see above.  Returns len or a negative errno. */
+ssize_t uipc__framer_send(struct uipc__framer *f, const void *msg, size_t len,
+                          const struct uipc__deadline *dl);
+/* Receives one message into buf; returns its length or a negative errno. */
+ssize_t uipc__framer_recv(struct uipc__framer *f, void *buf, size_t cap,
+                          const struct uipc__deadline *dl);
+/* The stable poll descriptor (created on first call). */
+int uipc__framer_pollfd(struct uipc__framer *f);
+/* Frees buffers, closes both descriptors and the poll set. */
+void uipc__framer_release(struct uipc__framer *f);
+
+#endif /* UIPC_FRAMING_H */

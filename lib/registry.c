@@ -1,0 +1,29 @@
+/*
+ * The scheme table: every transport libuipc knows, in one static array.
+ * Adding a transport is one file in transport/ and one row here.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+extern const struct uipc_transport uipc__transport_pipe;
+extern const struct uipc_transport uipc__transport_fifo;
+extern const struct uipc_transport uipc__transport_unix;
+extern const struct uipc_transport uipc__transport_tcp;
+
+const struct uipc_transport *const uipc__transports[] = {
+    &uipc__transport_pipe,
+    &uipc__transport_fifo,
+    &uipc__transport_unix,
+    &uipc__transport_tcp,
+};
+
+const size_t uipc__ntransports = sizeof uipc__transports / sizeof uipc__transports[0];
+
+const struct uipc_transport *uipc__transport_find(const char *scheme)
+{
+    for (size_t i = 0; i < uipc__ntransports; i++)
+        if (strcmp(uipc__transports[i]->scheme, scheme) == 0)
+            return uipc__transports[i];
+    return NULL;
+}

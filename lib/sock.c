@@ -1,0 +1,511 @@
+/*
+ * Socket machinery shared by unix: and tcp:; the contract is in sock.h.
+ *
+ * Stale socket files: bind fails with EADDRINUSE when the path exists.  The
+ * file is taken over only if it is a socket that no live process has bound
+ * (no entry with that path in /proc/net/unix, which lists listening and
+ * accepted sockets alike); anything else — a live socket, a regular file,
+ * a symbolic link — is never removed.
+ */
+#include "sock.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- addresses ---- */
+
+static int parse_common(const struct uipc__uri *u, struct uipc__sockspec *s, uint64_t dflt_max,
+                        uint64_t ceiling)
+{
+    uint64_t max;
+    int r = uipc__uri_size(u, "maxmsg", 1, ceiling, dflt_max, &max);
+    if (r < 0)
+        return r;
+    s->max_msg = (size_t)max;
+    return uipc__uri_mode(u, &s->mode);
+}
+
+int uipc__sock_parse_unix(const struct uipc__uri *u, struct uipc__sockspec *s)
+{
+    memset(s, 0, sizeof *s);
+    const char *p = u->path;
+    if (u->has_authority && u->authority[0])
+        return -EINVAL; /* unix://host/... names no socket */
+    if (p[0] != '/' && p[0] != '@')
+        return -EINVAL; /* absolute paths and @abstract names only */
+
+    int err;
+    const char *type = uipc__uri_get(u, "type", &err);
+    if (err)
+        return err;
+    if (!type || strcmp(type, "stream") == 0)
+        s->type = SOCK_STREAM;
+    else if (strcmp(type, "seqpacket") == 0)
+        s->type = SOCK_SEQPACKET;
+    else
+        return -EINVAL;
+
+    /* A seqpacket message must fit the socket buffer in one piece. */
+    int r = s->type == SOCK_STREAM
+                ? parse_common(u, s, UIPC__DEFAULT_MAXMSG, UIPC__MAXMSG_CEILING)
+                : parse_common(u, s, 64u << 10, 4u << 20);
+    if (r < 0)
+        return r;
+
+    size_t pos = 0;
+    const char *v;
+    while ((v = uipc__uri_next(u, "allow_uid", &pos))) {
+        long uid;
+        struct uipc__uri one = {.nkeys = 1, .kv = {{"allow_uid", v}}};
+        if (s->nallow == UIPC__MAX_ALLOW ||
+            uipc__uri_long(&one, "allow_uid", 0, (long)UINT_MAX - 1, 0, &uid) < 0)
+            return -EINVAL;
+        s->allow[s->nallow++] = (uid_t)uid;
+    }
+
+    struct sockaddr_un *un = &s->addr.u.un;
+    un->sun_family = AF_UNIX;
+    size_t n = strlen(p);
+    if (p[0] == '@') {
+        if (n < 2)
+            return -EINVAL;
+        if (n > sizeof un->sun_path)
+            return -ENAMETOOLONG;
+        if (uipc__uri_get(u, "mode", &err))
+            return -EINVAL; /* abstract sockets have no permissions to set */
+        memcpy(un->sun_path + 1, p + 1, n - 1); /* sun_path[0] = 0: abstract */
+        s->addr.len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+    } else {
+        if (n >= sizeof un->sun_path)
+            return -ENAMETOOLONG;
+        memcpy(un->sun_path, p, n + 1);
+        s->addr.len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+        s->addr.path = true;
+    }
+    return 0;
+}
+
+int uipc__sock_parse_inet(const struct uipc__uri *u, int type, struct uipc__sockspec *s)
+{
+    memset(s, 0, sizeof *s);
+    char host[256];
+    uint16_t port;
+    int r = uipc__uri_host_port(u, host, sizeof host, &port);
+    if (r == 0)
+        r = parse_common(u, s, UIPC__DEFAULT_MAXMSG, UIPC__MAXMSG_CEILING);
+    if (r < 0)
+        return r;
+    s->type = type;
+    if (inet_pton(AF_INET, host, &s->addr.u.in.sin_addr) == 1) {
+        s->addr.u.in.sin_family = AF_INET;
+        s->addr.u.in.sin_port = htons(port);
+        s->addr.len = sizeof s->addr.u.in;
+        return 0;
+    }
+    if (inet_pton(AF_INET6, host, &s->addr.u.in6.sin6_addr) == 1) {
+        s->addr.u.in6.sin6_family = AF_INET6;
+        s->addr.u.in6.sin6_port = htons(port);
+        s->addr.len = sizeof s->addr.u.in6;
+        return 0;
+    }
+    struct addrinfo hints = {.ai_socktype = type}, *ai;
+    if (getaddrinfo(host, NULL, &hints, &ai) != 0)
+        return -EADDRNOTAVAIL;
+    memcpy(&s->addr.u.ss, ai->ai_addr, ai->ai_addrlen);
+    s->addr.len = ai->ai_addrlen;
+    if (ai->ai_family == AF_INET)
+        s->addr.u.in.sin_port = htons(port);
+    else
+        s->addr.u.in6.sin6_port = htons(port);
+    freeaddrinfo(ai);
+    return 0;
+}
+
+/* ---- stale socket files ---- */
+
+/* 1 if a live socket is bound at path (per /proc/net/unix), 0 if not. */
+static int path_bound(const char *path)
+{
+    FILE *f = fopen("/proc/net/unix", "re");
+    if (!f)
+        return -errno;
+    char line[4096];
+    int found = 0;
+    size_t plen = strlen(path);
+    while (!found && fgets(line, sizeof line, f)) {
+        /* Num RefCount Protocol Flags Type St Inode Path: the path is the 8th field. */
+        char *p = line;
+        for (int field = 0; field < 7 && p; field++) {
+            p = strchr(p, ' ');
+            while (p && *p == ' ')
+                p++;
+        }
+        if (p && strncmp(p, path, plen) == 0 && (p[plen] == '\n' || p[plen] == '\0'))
+            found = 1;
+    }
+    fclose(f);
+    return found;
+}
+
+/* 0 when path is a socket file nobody has bound (removed), else an error. */
+static int take_over(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return errno == ENOENT ? 0 : -errno;
+    if (!S_ISSOCK(st.st_mode))
+        return -EEXIST; /* never remove what is not a socket, nor follow a link */
+    int bound = path_bound(path);
+    if (bound < 0)
+        return bound;
+    if (bound)
+        return -EADDRINUSE;
+    if (unlink(path) < 0 && errno != ENOENT)
+        return -errno;
+    return 0;
+}
+
+int uipc__sock_unlink(const struct uipc__sockspec *s)
+{
+    if (!s->addr.path)
+        return -ENOENT; /* abstract names vanish with their socket */
+    struct stat st;
+    if (lstat(s->addr.u.un.sun_path, &st) < 0)
+        return -errno;
+    return take_over(s->addr.u.un.sun_path);
+}
+
+/* ---- listening, accepting, connecting ---- */
+
+static int listen_socket(const struct uipc__sockspec *s, int flags, int backlog)
+{
+    int fd = socket(s->addr.u.sa.sa_family, s->type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1, r = 0;
+    if (s->addr.u.sa.sa_family != AF_UNIX)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (s->addr.path && fchmod(fd, s->mode) < 0) /* bind applies the umask to this */
+        goto fail_errno;
+    for (int attempt = 0; bind(fd, &s->addr.u.sa, s->addr.len) < 0; attempt++) {
+        if (errno != EADDRINUSE)
+            goto fail_errno;
+        if (flags & UIPC_EXCL) {
+            r = -EEXIST;
+            goto fail;
+        }
+        if (!s->addr.path || attempt > 0) {
+            r = -EADDRINUSE;
+            goto fail;
+        }
+        r = take_over(s->addr.u.un.sun_path);
+        if (r < 0)
+            goto fail;
+    }
+    if (s->addr.path && chmod(s->addr.u.un.sun_path, s->mode) < 0)
+        goto fail_unlink;
+    if (listen(fd, backlog) < 0)
+        goto fail_unlink;
+    return fd;
+
+fail_unlink:
+    r = -errno;
+    unlink(s->addr.u.un.sun_path);
+    goto fail;
+fail_errno:
+    r = -errno;
+fail:
+    uipc__close_fd(fd);
+    return r;
+}
+
+static bool uid_allowed(const struct uipc__sockspec *s, int fd)
+{
+    if (s->nallow == 0)
+        return true;
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+        return false;
+    for (size_t i = 0; i < s->nallow; i++)
+        if (s->allow[i] == cred.uid)
+            return true;
+    return false;
+}
+
+static void tune(const struct uipc__sockspec *s, int fd)
+{
+    int one = 1;
+    if (s->addr.u.sa.sa_family != AF_UNIX)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+/* Accepts the next allowed peer within the deadline; refused peers are closed. */
+static int accept_one(int lfd, const struct uipc__sockspec *s, const struct uipc__deadline *dl)
+{
+    for (;;) {
+        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd >= 0) {
+            if (uid_allowed(s, fd)) {
+                tune(s, fd);
+                return fd;
+            }
+            uipc__close_fd(fd);
+            continue;
+        }
+        if (errno == EINTR || errno == ECONNABORTED)
+            continue;
+        if (errno != EAGAIN)
+            return -errno;
+        int r = uipc__wait_fd(lfd, POLLIN, dl);
+        if (r < 0)
+            return r;
+    }
+}
+
+static void attach_fd(struct uipc__sock_channel *c, int fd)
+{
+    c->f.rfd = c->f.wfd = fd;
+    uipc__pollset_add(&c->f.ps, fd);
+}
+
+int uipc__sock_open(struct uipc_channel *ch, const struct uipc__sockspec *s, int flags)
+{
+    struct uipc__sock_channel *c = (struct uipc__sock_channel *)ch;
+    c->spec = *s;
+    c->listen_fd = -1;
+    uipc__framer_init(&c->f, -1, -1, true);
+    ch->max_msg = s->max_msg;
+    if (flags & UIPC_CREATE) {
+        int fd = listen_socket(s, flags, 1);
+        if (fd < 0)
+            return fd;
+        c->listen_fd = fd;
+        return 0;
+    }
+    int fd = socket(s->addr.u.sa.sa_family, s->type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -errno;
+    if (connect(fd, &s->addr.u.sa, s->addr.len) < 0) {
+        if (errno != EINPROGRESS) {
+            int r = errno == ECONNREFUSED && s->addr.u.sa.sa_family == AF_UNIX ? -ECONNREFUSED
+                                                                               : -errno;
+            uipc__close_fd(fd);
+            return r;
+        }
+        c->connecting = true;
+    }
+    tune(s, fd);
+    attach_fd(c, fd);
+    return 0;
+}
+
+/* Makes sure the channel has its peer: accepts it or finishes the connect. */
+static int ensure_peer(struct uipc__sock_channel *c, const struct uipc__deadline *dl)
+{
+    if (c->listen_fd >= 0) {
+        int fd = accept_one(c->listen_fd, &c->spec, dl);
+        if (fd < 0)
+            return fd;
+        uipc__pollset_del(&c->f.ps, c->listen_fd);
+        uipc__close_fd(c->listen_fd);
+        c->listen_fd = -1;
+        attach_fd(c, fd);
+    }
+    if (c->connecting) {
+        int r = uipc__wait_fd(c->f.wfd, POLLOUT, dl);
+        if (r < 0)
+            return r;
+        int err = 0;
+        socklen_t len = sizeof err;
+        getsockopt(c->f.wfd, SOL_SOCKET, SO_ERROR, &err, &len);
+        if (err) {
+            c->f.broken = err == ECONNREFUSED ? -ECONNREFUSED : -err;
+            c->connecting = false;
+            return c->f.broken;
+        }
+        c->connecting = false;
+    }
+    return 0;
+}
+
+/*
+ * Seqpacket messages carry a one-byte tag before the payload, because the
+ * kernel reports a zero-length record and the end of the connection alike
+ * (recv returns 0); with the tag, 0 can only mean the end.
+ */
+static ssize_t seq_send(struct uipc__sock_channel *c, const void *msg, size_t len,
+                        const struct uipc__deadline *dl)
+{
+    unsigned char tag = 1;
+    struct iovec v[2] = {{&tag, 1}, {(void *)msg, len}};
+    struct msghdr m = {.msg_iov = v, .msg_iovlen = 2};
+    for (;;) {
+        if (sendmsg(c->f.wfd, &m, MSG_NOSIGNAL | MSG_DONTWAIT) >= 0)
+            return (ssize_t)len;
+        if (errno == EINTR)
+            continue;
+        if (errno == EPIPE || errno == ECONNRESET)
+            return -EPIPE;
+        if (errno != EAGAIN)
+            return -errno;
+        int r = uipc__wait_fd(c->f.wfd, POLLOUT, dl);
+        if (r < 0)
+            return r;
+    }
+}
+
+static ssize_t seq_recv(struct uipc__sock_channel *c, void *buf, size_t cap,
+                        const struct uipc__deadline *dl)
+{
+    for (;;) {
+        if (c->f.eof)
+            return -EPIPE;
+        unsigned char tag;
+        struct iovec v[2] = {{&tag, 1}, {buf, cap}};
+        struct msghdr m = {.msg_iov = v, .msg_iovlen = 2};
+        /* With room for any message we can receive directly; else peek first. */
+        int peek = cap < c->base.max_msg ? MSG_PEEK : 0;
+        ssize_t n = recvmsg(c->f.rfd, &m, MSG_DONTWAIT | MSG_TRUNC | peek);
+        if (n > 0 && (size_t)n - 1 > cap) {
+            if (peek)
+                return -EMSGSIZE;
+            return -EBADMSG; /* larger than the peer may send: dropped by the kernel */
+        }
+        if (n > 0 && peek)
+            continue; /* it fits: receive it for real */
+        if (n > 0)
+            return n - 1;
+        if (n == 0 || errno == ECONNRESET) {
+            c->f.eof = true;
+            return -EPIPE;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN)
+            return -errno;
+        int r = uipc__wait_fd(c->f.rfd, POLLIN, dl);
+        if (r < 0)
+            return r;
+    }
+}
+
+ssize_t uipc__sock_send(struct uipc_channel *ch, const void *msg, size_t len,
+                        const uipc_msginfo *info, struct uipc__deadline *dl)
+{
+    struct uipc__sock_channel *c = (struct uipc__sock_channel *)ch;
+    (void)info;
+    int r = ensure_peer(c, dl);
+    if (r < 0)
+        return r;
+    if (c->spec.type == SOCK_SEQPACKET)
+        return c->f.broken ? c->f.broken : seq_send(c, msg, len, dl);
+    return uipc__framer_send(&c->f, msg, len, dl);
+}
+
+ssize_t uipc__sock_recv(struct uipc_channel *ch, void *buf, size_t cap, uipc_msginfo *info,
+                        struct uipc__deadline *dl)
+{
+    struct uipc__sock_channel *c = (struct uipc__sock_channel *)ch;
+    (void)info;
+    int r = ensure_peer(c, dl);
+    if (r < 0)
+        return r;
+    if (c->spec.type != SOCK_SEQPACKET)
+        return uipc__framer_recv(&c->f, buf, cap, dl);
+    if (c->f.broken)
+        return c->f.broken;
+    ssize_t n = seq_recv(c, buf, cap, dl);
+    uipc__pollset_signal(&c->f.ps, c->f.eof);
+    return n;
+}
+
+static void remove_path(const struct uipc__sockspec *s, pid_t opener)
+{
+    if (s->addr.path && opener == getpid())
+        unlink(s->addr.u.un.sun_path);
+}
+
+int uipc__sock_close(struct uipc_channel *ch)
+{
+    struct uipc__sock_channel *c = (struct uipc__sock_channel *)ch;
+    uipc__framer_release(&c->f);
+    uipc__close_fd(c->listen_fd);
+    if (ch->owner)
+        remove_path(&c->spec, ch->opener);
+    return 0;
+}
+
+int uipc__sock_pollfd(const struct uipc_channel *ch)
+{
+    struct uipc__sock_channel *c = (struct uipc__sock_channel *)ch;
+    int ep = uipc__framer_pollfd(&c->f);
+    if (ep >= 0 && c->listen_fd >= 0) {
+        int r = uipc__pollset_add(&c->f.ps, c->listen_fd);
+        if (r < 0)
+            return r;
+    }
+    return ep;
+}
+
+int uipc__sock_peer_cred(const struct uipc_channel *ch, pid_t *pid, uid_t *uid, gid_t *gid)
+{
+    const struct uipc__sock_channel *c = (const struct uipc__sock_channel *)ch;
+    if (c->f.rfd < 0)
+        return -ENOTCONN; /* the owner has not accepted its peer yet */
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (getsockopt(c->f.rfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+        return -errno;
+    if (pid)
+        *pid = cred.pid;
+    if (uid)
+        *uid = cred.uid;
+    if (gid)
+        *gid = cred.gid;
+    return 0;
+}
+
+int uipc__sock_listen(struct uipc_listener *l, const struct uipc__sockspec *s, int flags)
+{
+    struct uipc__sock_listener *sl = (struct uipc__sock_listener *)l;
+    sl->spec = *s;
+    sl->fd = listen_socket(s, flags, SOMAXCONN);
+    return sl->fd < 0 ? sl->fd : 0;
+}
+
+int uipc__sock_accept(struct uipc_listener *l, struct uipc_channel *ch, struct uipc__deadline *dl)
+{
+    struct uipc__sock_listener *sl = (struct uipc__sock_listener *)l;
+    struct uipc__sock_channel *c = (struct uipc__sock_channel *)ch;
+    int fd = accept_one(sl->fd, &sl->spec, dl);
+    if (fd < 0)
+        return fd;
+    c->spec = sl->spec;
+    c->listen_fd = -1;
+    uipc__framer_init(&c->f, fd, fd, true);
+    ch->max_msg = sl->spec.max_msg;
+    return 0;
+}
+
+int uipc__sock_listener_close(struct uipc_listener *l)
+{
+    struct uipc__sock_listener *sl = (struct uipc__sock_listener *)l;
+    uipc__close_fd(sl->fd);
+    remove_path(&sl->spec, l->opener);
+    return 0;
+}
+
+int uipc__sock_listener_pollfd(const struct uipc_listener *l)
+{
+    return ((const struct uipc__sock_listener *)l)->fd;
+}

@@ -1,0 +1,81 @@
+/*
+ * Socket machinery shared by unix: and tcp: — addresses, listening with
+ * stale-rendezvous take-over, accepting with an allow_uid filter, and the
+ * channel operations for stream sockets (framed by framing.c) and unix
+ * seqpacket sockets (the kernel keeps message boundaries).
+ *
+ * A channel opened with UIPC_CREATE on a socket transport is a listener
+ * that accepts exactly one peer: the peer is accepted by the first send or
+ * recv within its timeout, the listening socket is then closed, and the
+ * owner removes the socket file at close.
+ */
+#ifndef UIPC_SOCK_H
+#define UIPC_SOCK_H
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "framing.h"
+#include "internal.h"
+
+#define UIPC__MAX_ALLOW 16
+
+struct uipc__sockaddr {
+    union {
+        struct sockaddr sa;
+        struct sockaddr_un un;
+        struct sockaddr_in in;
+        struct sockaddr_in6 in6;
+        struct sockaddr_storage ss;
+    } u;
+    socklen_t len;
+    bool path;      /* a unix socket file that the owner removes */
+};
+
+/* What a socket transport parsed from its URI. */
+struct uipc__sockspec {
+    struct uipc__sockaddr addr;
+    int type;                     /* SOCK_STREAM or SOCK_SEQPACKET */
+    mode_t mode;                  /* socket file permissions */
+    uid_t allow[UIPC__MAX_ALLOW]; /* peers allowed by uid; none = all */
+    size_t nallow;
+    size_t max_msg;
+};
+
+struct uipc__sock_channel {
+    struct uipc_channel base;
+    struct uipc__framer f;        /* f.rfd == f.wfd: the connected socket */
+    struct uipc__sockspec spec;
+    int listen_fd;                /* >= 0 while the owner waits for its peer */
+    bool connecting;              /* a non-blocking connect not yet finished */
+};
+
+struct uipc__sock_listener {
+    struct uipc_listener base;
+    int fd;
+    struct uipc__sockspec spec;
+};
+
+/* Parses the unix: address (path or @abstract) and its keys. */
+int uipc__sock_parse_unix(const struct uipc__uri *u, struct uipc__sockspec *s);
+/* Parses the tcp: host:port (numeric or a name) and its keys. */
+int uipc__sock_parse_inet(const struct uipc__uri *u, int type, struct uipc__sockspec *s);
+
+/* Transport operations shared by unix: and tcp: (see internal.h). */
+int uipc__sock_open(struct uipc_channel *ch, const struct uipc__sockspec *s, int flags);
+ssize_t uipc__sock_send(struct uipc_channel *ch, const void *msg, size_t len,
+                        const uipc_msginfo *info, struct uipc__deadline *dl);
+ssize_t uipc__sock_recv(struct uipc_channel *ch, void *buf, size_t cap, uipc_msginfo *info,
+                        struct uipc__deadline *dl);
+int uipc__sock_close(struct uipc_channel *ch);
+int uipc__sock_pollfd(const struct uipc_channel *ch);
+int uipc__sock_peer_cred(const struct uipc_channel *ch, pid_t *pid, uid_t *uid, gid_t *gid);
+int uipc__sock_listen(struct uipc_listener *l, const struct uipc__sockspec *s, int flags);
+int uipc__sock_accept(struct uipc_listener *l, struct uipc_channel *ch, struct uipc__deadline *dl);
+int uipc__sock_listener_close(struct uipc_listener *l);
+int uipc__sock_listener_pollfd(const struct uipc_listener *l);
+/* Removes a stale socket file; -EADDRINUSE if someone listens on it. */
+int uipc__sock_unlink(const struct uipc__sockspec *s);
+
+#endif /* UIPC_SOCK_H */

@@ -1,0 +1,86 @@
+/*
+ * unix: — UNIX domain sockets: "unix:///path" (a socket file) or
+ * "unix:@name" (abstract namespace).
+ *
+ * ?type=stream (default) frames messages over a byte stream, up to ?maxmsg=
+ * (default 16 MiB); ?type=seqpacket lets the kernel keep the boundaries,
+ * up to ?maxmsg= (default 64 KiB, at most 4 MiB, bounded by the socket
+ * buffer).  Two parties, or N with uipc_listen.  The owner creates the
+ * socket file with ?mode= (default 0600) and removes it at close; a stale
+ * file nobody has bound is taken over.  ?allow_uid=N (repeatable) admits only
+ * peers of those uids, checked with SO_PEERCRED; uipc_peer_cred reports the
+ * peer's kernel-verified credentials.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "sock.h"
+
+static const char *const unix_keys[] = {"type", "maxmsg", "mode", "allow_uid", NULL};
+
+static int unix_open(struct uipc_channel *ch, const struct uipc__uri *u, int flags)
+{
+    struct uipc__sockspec s;
+    int r = uipc__sock_parse_unix(u, &s);
+    return r < 0 ? r : uipc__sock_open(ch, &s, flags);
+}
+
+static int unix_listen(struct uipc_listener *l, const struct uipc__uri *u, int flags)
+{
+    struct uipc__sockspec s;
+    int r = uipc__sock_parse_unix(u, &s);
+    return r < 0 ? r : uipc__sock_listen(l, &s, flags);
+}
+
+static int unix_unlink(const struct uipc__uri *u)
+{
+    struct uipc__sockspec s;
+    int r = uipc__sock_parse_unix(u, &s);
+    return r < 0 ? r : uipc__sock_unlink(&s);
+}
+
+static int unix_pair(struct uipc_channel *a, struct uipc_channel *b, const struct uipc__uri *u)
+{
+    struct uipc__sock_channel *ca = (struct uipc__sock_channel *)a;
+    struct uipc__sock_channel *cb = (struct uipc__sock_channel *)b;
+    struct uipc__sockspec s;
+    int sv[2];
+    /* "unix:" with only query keys: parse them against a placeholder name. */
+    if (u->has_authority || u->path[0])
+        return -EINVAL;
+    struct uipc__uri named = *u;
+    named.path = "@pair";
+    int r = uipc__sock_parse_unix(&named, &s);
+    if (r < 0)
+        return r;
+    if (s.nallow || uipc__uri_get(u, "mode", &r))
+        return -EINVAL; /* nothing to protect: the pair is private */
+    if (socketpair(AF_UNIX, s.type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0)
+        return -errno;
+    memset(&s.addr, 0, sizeof s.addr);
+    ca->spec = cb->spec = s;
+    ca->listen_fd = cb->listen_fd = -1;
+    uipc__framer_init(&ca->f, sv[0], sv[0], true);
+    uipc__framer_init(&cb->f, sv[1], sv[1], true);
+    a->max_msg = b->max_msg = s.max_msg;
+    return 0;
+}
+
+const struct uipc_transport uipc__transport_unix = {
+    .scheme = "unix",
+    .size = sizeof(struct uipc__sock_channel),
+    .listener_size = sizeof(struct uipc__sock_listener),
+    .keys = unix_keys,
+    .open = unix_open,
+    .pair = unix_pair,
+    .send = uipc__sock_send,
+    .recv = uipc__sock_recv,
+    .close = uipc__sock_close,
+    .unlink = unix_unlink,
+    .pollfd = uipc__sock_pollfd,
+    .peer_cred = uipc__sock_peer_cred,
+    .listen = unix_listen,
+    .accept = uipc__sock_accept,
+    .listener_close = uipc__sock_listener_close,
+    .listener_pollfd = uipc__sock_listener_pollfd,
+};

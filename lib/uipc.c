@@ -1,0 +1,381 @@
+/*
+ * Public entry points: validate the arguments, parse the URI once, look up
+ * the transport, check its query keys and dispatch through its operations
+ * table.  A NULL operation is -ENOTSUP here so that transports never carry
+ * stubs.  Zero-copy calls are emulated with an internal buffer for
+ * transports without native support.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+UIPC_API const char *uipc_version(void)
+{
+    return UIPC_VERSION_STRING;
+}
+
+/* Parses uri and finds its transport; checks the query keys. */
+static int resolve(const char *text, struct uipc__uri **out, const struct uipc_transport **tp)
+{
+    struct uipc__uri *u = malloc(sizeof *u);
+    if (!u)
+        return -ENOMEM;
+    int r = uipc__uri_parse(u, text);
+    if (r == 0) {
+        *tp = uipc__transport_find(u->scheme);
+        if (!*tp)
+            r = -EPROTONOSUPPORT;
+    }
+    if (r == 0)
+        r = uipc__uri_check_keys(u, (*tp)->keys);
+    if (r < 0) {
+        free(u);
+        return r;
+    }
+    *out = u;
+    return 0;
+}
+
+static struct uipc_channel *channel_new(const struct uipc_transport *tp, bool owner)
+{
+    struct uipc_channel *ch = calloc(1, tp->size);
+    if (!ch)
+        return NULL;
+    ch->tp = tp;
+    ch->opener = getpid();
+    ch->owner = owner;
+    ch->zc_peeked = -1;
+    return ch;
+}
+
+UIPC_API int uipc_open(uipc_channel **out, const char *uri, int flags)
+{
+    if (!out || !uri || (flags & ~(UIPC_CREATE | UIPC_EXCL)) ||
+        ((flags & UIPC_EXCL) && !(flags & UIPC_CREATE)))
+        return -EINVAL;
+    *out = NULL;
+    struct uipc__uri *u;
+    const struct uipc_transport *tp;
+    int r = resolve(uri, &u, &tp);
+    if (r < 0)
+        return r;
+    struct uipc_channel *ch = NULL;
+    if (!tp->open)
+        r = -ENOTSUP;
+    else if (!(ch = channel_new(tp, flags & UIPC_CREATE)))
+        r = -ENOMEM;
+    else
+        r = tp->open(ch, u, flags);
+    free(u);
+    if (r < 0) {
+        free(ch);
+        return r;
+    }
+    *out = ch;
+    return 0;
+}
+
+UIPC_API int uipc_pair(const char *uri, uipc_channel **a, uipc_channel **b)
+{
+    if (!uri || !a || !b)
+        return -EINVAL;
+    *a = *b = NULL;
+    struct uipc__uri *u;
+    const struct uipc_transport *tp;
+    int r = resolve(uri, &u, &tp);
+    if (r < 0)
+        return r;
+    struct uipc_channel *ca = NULL, *cb = NULL;
+    if (!tp->pair)
+        r = -ENOTSUP;
+    else if (!(ca = channel_new(tp, false)) || !(cb = channel_new(tp, false)))
+        r = -ENOMEM;
+    else
+        r = tp->pair(ca, cb, u);
+    free(u);
+    if (r < 0) {
+        free(ca);
+        free(cb);
+        return r;
+    }
+    *a = ca;
+    *b = cb;
+    return 0;
+}
+
+/* A reservation or a peek outstanding blocks the plain calls. */
+static int zc_busy(const struct uipc_channel *ch)
+{
+    return ch->zc_sending || ch->zc_peeked >= 0 ? -EBUSY : 0;
+}
+
+UIPC_API ssize_t uipc_sendmsg(uipc_channel *ch, const void *msg, size_t len,
+                              const uipc_msginfo *info, int timeout_ms)
+{
+    if (!ch || (!msg && len))
+        return -EINVAL;
+    if (len > ch->max_msg)
+        return -EMSGSIZE;
+    int r = zc_busy(ch);
+    if (r < 0)
+        return r;
+    uipc_msginfo dflt = {0, 0};
+    if (!info)
+        info = &dflt;
+    if ((info->priority && !(ch->tp->attrs & UIPC__ATTR_PRIORITY)) ||
+        (info->type && !(ch->tp->attrs & UIPC__ATTR_TYPE)))
+        return -ENOTSUP;
+    struct uipc__deadline dl;
+    uipc__deadline_start(&dl, timeout_ms);
+    return ch->tp->send(ch, msg ? msg : "", len, info, &dl);
+}
+
+UIPC_API ssize_t uipc_recvmsg(uipc_channel *ch, void *buf, size_t cap, uipc_msginfo *info,
+                              int timeout_ms)
+{
+    if (!ch || (!buf && cap))
+        return -EINVAL;
+    int r = zc_busy(ch);
+    if (r < 0)
+        return r;
+    uipc_msginfo dflt = {0, 0};
+    if (!info)
+        info = &dflt;
+    if (info->type && !(ch->tp->attrs & UIPC__ATTR_TYPE))
+        return -ENOTSUP;
+    unsigned char dummy;
+    struct uipc__deadline dl;
+    uipc__deadline_start(&dl, timeout_ms);
+    ssize_t n = ch->tp->recv(ch, buf ? buf : &dummy, cap, info, &dl);
+    if (n >= 0 && !(ch->tp->attrs & UIPC__ATTR_PRIORITY))
+        info->priority = 0;
+    if (n >= 0 && !(ch->tp->attrs & UIPC__ATTR_TYPE))
+        info->type = 0;
+    return n;
+}
+
+UIPC_API ssize_t uipc_send(uipc_channel *ch, const void *msg, size_t len, int timeout_ms)
+{
+    return uipc_sendmsg(ch, msg, len, NULL, timeout_ms);
+}
+
+UIPC_API ssize_t uipc_recv(uipc_channel *ch, void *buf, size_t cap, int timeout_ms)
+{
+    return uipc_recvmsg(ch, buf, cap, NULL, timeout_ms);
+}
+
+UIPC_API int uipc_close(uipc_channel *ch)
+{
+    if (!ch)
+        return -EINVAL;
+    int r = ch->tp->close(ch);
+    free(ch->zc_buf);
+    free(ch);
+    return r;
+}
+
+UIPC_API int uipc_unlink(const char *uri)
+{
+    struct uipc__uri *u;
+    const struct uipc_transport *tp;
+    int r = resolve(uri, &u, &tp);
+    if (r < 0)
+        return r;
+    r = tp->unlink ? tp->unlink(u) : -ENOTSUP;
+    free(u);
+    return r;
+}
+
+UIPC_API const char *uipc_scheme(const uipc_channel *ch)
+{
+    return ch ? ch->tp->scheme : NULL;
+}
+
+UIPC_API size_t uipc_max_msg(const uipc_channel *ch)
+{
+    return ch ? ch->max_msg : 0;
+}
+
+UIPC_API int uipc_pollfd(const uipc_channel *ch)
+{
+    if (!ch)
+        return -EINVAL;
+    return ch->tp->pollfd ? ch->tp->pollfd(ch) : -ENOTSUP;
+}
+
+UIPC_API int uipc_peer_cred(const uipc_channel *ch, pid_t *pid, uid_t *uid, gid_t *gid)
+{
+    if (!ch)
+        return -EINVAL;
+    return ch->tp->peer_cred ? ch->tp->peer_cred(ch, pid, uid, gid) : -ENOTSUP;
+}
+
+/* ---- listeners ---- */
+
+UIPC_API int uipc_listen(uipc_listener **out, const char *uri, int flags)
+{
+    if (!out || !uri || (flags & ~(UIPC_CREATE | UIPC_EXCL)))
+        return -EINVAL;
+    *out = NULL;
+    struct uipc__uri *u;
+    const struct uipc_transport *tp;
+    int r = resolve(uri, &u, &tp);
+    if (r < 0)
+        return r;
+    struct uipc_listener *l = NULL;
+    if (!tp->listen)
+        r = -ENOTSUP;
+    else if (!(l = calloc(1, tp->listener_size)))
+        r = -ENOMEM;
+    else {
+        l->tp = tp;
+        l->opener = getpid();
+        r = tp->listen(l, u, flags | UIPC_CREATE);
+    }
+    free(u);
+    if (r < 0) {
+        free(l);
+        return r;
+    }
+    *out = l;
+    return 0;
+}
+
+UIPC_API int uipc_accept(uipc_listener *l, uipc_channel **out, int timeout_ms)
+{
+    if (!l || !out)
+        return -EINVAL;
+    *out = NULL;
+    struct uipc_channel *ch = channel_new(l->tp, false);
+    if (!ch)
+        return -ENOMEM;
+    struct uipc__deadline dl;
+    uipc__deadline_start(&dl, timeout_ms);
+    int r = l->tp->accept(l, ch, &dl);
+    if (r < 0) {
+        free(ch);
+        return r;
+    }
+    *out = ch;
+    return 0;
+}
+
+UIPC_API int uipc_listener_close(uipc_listener *l)
+{
+    if (!l)
+        return -EINVAL;
+    int r = l->tp->listener_close(l);
+    free(l);
+    return r;
+}
+
+UIPC_API int uipc_listener_pollfd(const uipc_listener *l)
+{
+    if (!l)
+        return -EINVAL;
+    return l->tp->listener_pollfd(l);
+}
+
+/* ---- zero-copy, native or emulated ---- */
+
+/* Grows the emulation buffer to at least n bytes. */
+static int zc_reserve_buf(struct uipc_channel *ch, size_t n)
+{
+    if (ch->zc_cap >= n && ch->zc_buf)
+        return 0;
+    size_t cap = n ? n : 1;
+    unsigned char *b = realloc(ch->zc_buf, cap);
+    if (!b)
+        return -ENOMEM;
+    ch->zc_buf = b;
+    ch->zc_cap = cap;
+    return 0;
+}
+
+UIPC_API int uipc_send_reserve(uipc_channel *ch, void **buf, size_t len, int timeout_ms)
+{
+    if (!ch || !buf)
+        return -EINVAL;
+    *buf = NULL;
+    if (len > ch->max_msg)
+        return -EMSGSIZE;
+    if (ch->zc_sending)
+        return -EBUSY;
+    int r;
+    if (ch->tp->send_reserve) {
+        struct uipc__deadline dl;
+        uipc__deadline_start(&dl, timeout_ms);
+        r = ch->tp->send_reserve(ch, buf, len, &dl);
+    } else {
+        /* Emulated: the copy is sent at commit, within this call's timeout. */
+        r = zc_reserve_buf(ch, len);
+        if (r == 0)
+            *buf = ch->zc_buf;
+        ch->zc_timeout_ms = timeout_ms;
+    }
+    if (r == 0) {
+        ch->zc_sending = true;
+        ch->zc_reserved = len;
+    }
+    return r;
+}
+
+UIPC_API int uipc_send_commit(uipc_channel *ch, size_t len)
+{
+    if (!ch)
+        return -EINVAL;
+    if (!ch->zc_sending)
+        return -EINVAL;
+    if (len > ch->zc_reserved)
+        return -EINVAL;
+    ch->zc_sending = false;
+    if (ch->tp->send_commit)
+        return ch->tp->send_commit(ch, len);
+    uipc_msginfo dflt = {0, 0};
+    struct uipc__deadline dl;
+    uipc__deadline_start(&dl, ch->zc_timeout_ms);
+    ssize_t n = ch->tp->send(ch, ch->zc_buf, len, &dflt, &dl);
+    return n < 0 ? (int)n : 0;
+}
+
+UIPC_API ssize_t uipc_recv_peek(uipc_channel *ch, const void **buf, int timeout_ms)
+{
+    if (!ch || !buf)
+        return -EINVAL;
+    *buf = NULL;
+    struct uipc__deadline dl;
+    uipc__deadline_start(&dl, timeout_ms);
+    if (ch->tp->recv_peek) { /* peeking again returns the same message */
+        ssize_t n = ch->tp->recv_peek(ch, buf, &dl);
+        if (n >= 0)
+            ch->zc_peeked = n;
+        return n;
+    }
+    if (ch->zc_peeked >= 0) { /* peeking twice returns the same message */
+        *buf = ch->zc_buf;
+        return ch->zc_peeked;
+    }
+    int r = zc_reserve_buf(ch, ch->max_msg);
+    if (r < 0)
+        return r;
+    uipc_msginfo dflt = {0, 0};
+    ssize_t n = ch->tp->recv(ch, ch->zc_buf, ch->zc_cap, &dflt, &dl);
+    if (n >= 0) {
+        ch->zc_peeked = n;
+        *buf = ch->zc_buf;
+    }
+    return n;
+}
+
+UIPC_API int uipc_recv_release(uipc_channel *ch)
+{
+    if (!ch)
+        return -EINVAL;
+    if (ch->zc_peeked < 0)
+        return -EINVAL;
+    ch->zc_peeked = -1;
+    return ch->tp->recv_release ? ch->tp->recv_release(ch) : 0;
+}

@@ -1,0 +1,72 @@
+/*
+ * Deadlines and waiting, written once for the whole library.
+ *
+ * A public call turns its timeout_ms into a struct uipc__deadline at entry;
+ * every wait below it (poll, futex, retry loops) takes the deadline and
+ * sleeps only for what remains, so EINTR and retries never stretch a
+ * timeout.  When the deadline has passed, the error is -EAGAIN for a
+ * timeout of 0 (the call would block) and -ETIMEDOUT otherwise.
+ */
+#ifndef UIPC_WAIT_H
+#define UIPC_WAIT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+struct uipc__deadline {
+    int timeout_ms;   /* as the caller gave it: -1 forever, 0 poll, > 0 bounded */
+    int64_t at_ns;    /* CLOCK_MONOTONIC expiry; meaningful when timeout_ms > 0 */
+};
+
+/* Monotonic clock in nanoseconds. */
+int64_t uipc__now_ns(void);
+
+/* Starts a deadline.  Any negative timeout means forever. */
+void uipc__deadline_start(struct uipc__deadline *d, int timeout_ms);
+
+/* Nanoseconds left: -1 forever, 0 when expired (or timeout 0). */
+int64_t uipc__deadline_left_ns(const struct uipc__deadline *d);
+
+/* The error a call returns once its deadline has passed: -EAGAIN or -ETIMEDOUT. */
+int uipc__deadline_error(const struct uipc__deadline *d);
+
+/*
+ * Waits until fd reports one of events (POLLIN, POLLOUT) or the deadline
+ * passes.  Returns the revents (> 0; POLLHUP/POLLERR included), or the
+ * deadline's error.  EINTR resumes with the remaining time.
+ */
+int uipc__wait_fd(int fd, short events, const struct uipc__deadline *d);
+
+/*
+ * The same for several descriptors: fills in revents and returns how many
+ * are ready (> 0), or the deadline's error.
+ */
+struct pollfd;
+int uipc__wait_fds(struct pollfd *fds, int n, const struct uipc__deadline *d);
+
+/*
+ * Shared (not FUTEX_PRIVATE) futex on a 32-bit word, usable across
+ * processes.  uipc__futex_wait sleeps while *addr == expected, at most until
+ * the deadline, or at most max_ns when max_ns >= 0 (for periodic liveness
+ * checks).  Returns 0 when woken or when the value differed (the caller
+ * re-checks its condition), -EAGAIN/-ETIMEDOUT at the deadline; a max_ns
+ * slice that ran out before the deadline returns 0.
+ */
+int uipc__futex_wait(_Atomic uint32_t *addr, uint32_t expected, const struct uipc__deadline *d,
+                     int64_t max_ns);
+/* Wakes up to n waiters on addr; returns how many were woken. */
+int uipc__futex_wake(_Atomic uint32_t *addr, int n);
+
+/* A pause instruction for spin loops. */
+static inline void uipc__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+#endif /* UIPC_WAIT_H */

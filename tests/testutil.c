@@ -1,0 +1,123 @@
+/*
+ * Shared test helpers; see testutil.h.
+ */
+#include "testutil.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+void tu_name(char *buf, size_t cap, const char *prefix)
+{
+    static unsigned counter;
+    snprintf(buf, cap, "%s%d-%u", prefix, (int)getpid(), counter++);
+}
+
+int tu_count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+    if (!d)
+        return -1;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n - 3; /* ".", ".." and the DIR's own descriptor */
+}
+
+pid_t tu_fork(int (*fn)(void *), void *arg)
+{
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(fn(arg));
+    return pid;
+}
+
+int tu_wait(pid_t pid)
+{
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    if (WIFSIGNALED(st))
+        return 128 + WTERMSIG(st);
+    return WEXITSTATUS(st);
+}
+
+int tu_free_port(int type)
+{
+    int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+void tu_tmpdir(char *buf, size_t cap)
+{
+    snprintf(buf, cap, "/tmp/uipc-test-XXXXXX");
+    if (!mkdtemp(buf))
+        buf[0] = '\0';
+}
+
+void tu_rmdir_all(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[4096];
+    if (!d)
+        return;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (unlink(path) < 0 && errno == EISDIR)
+            tu_rmdir_all(path);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+static uint64_t mix(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    return x;
+}
+
+void tu_fill(void *buf, size_t len, uint64_t seq)
+{
+    unsigned char *p = buf;
+    uint64_t s = mix(seq + len);
+    for (size_t i = 0; i < len; i++) {
+        if ((i & 7) == 0)
+            s = mix(s + i);
+        p[i] = (unsigned char)(s >> ((i & 7) * 8));
+    }
+}
+
+int tu_check(const void *buf, size_t len, uint64_t seq)
+{
+    const unsigned char *p = buf;
+    uint64_t s = mix(seq + len);
+    for (size_t i = 0; i < len; i++) {
+        if ((i & 7) == 0)
+            s = mix(s + i);
+        if (p[i] != (unsigned char)(s >> ((i & 7) * 8)))
+            return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,29 @@
+/*
+ * Helpers shared by the tests: unique names, descriptor counting, forking a
+ * child that runs a function and reporting its exit status.
+ */
+#ifndef UIPC_TESTUTIL_H
+#define UIPC_TESTUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Writes "<prefix><pid>-<counter>" into buf: unique across the test run. */
+void tu_name(char *buf, size_t cap, const char *prefix);
+/* Number of open descriptors of this process (/proc/self/fd). */
+int tu_count_fds(void);
+/* Forks; the child runs fn(arg) and _exits with its return value. */
+pid_t tu_fork(int (*fn)(void *), void *arg);
+/* Waits for pid; returns its exit status, or 128+signal if killed. */
+int tu_wait(pid_t pid);
+/* A free TCP/UDP port on 127.0.0.1 chosen by the kernel (port 0). */
+int tu_free_port(int type);
+/* A fresh temporary directory under /tmp; removed by tu_rmdir_all. */
+void tu_tmpdir(char *buf, size_t cap);
+void tu_rmdir_all(const char *dir);
+/* Fills buf with a deterministic pattern for (seq, len); tu_check verifies it. */
+void tu_fill(void *buf, size_t len, uint64_t seq);
+int tu_check(const void *buf, size_t len, uint64_t seq);
+
+#endif
