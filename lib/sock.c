@@ -367,22 +367,24 @@ static ssize_t seq_send(struct uipc__sock_channel *c, const void *msg, size_t le
 static ssize_t seq_recv(struct uipc__sock_channel *c, void *buf, size_t cap,
                         const struct uipc__deadline *dl)
 {
+    /* With room for any message we can receive directly; else peek first. */
+    int peek = cap < c->base.max_msg ? MSG_PEEK : 0;
     for (;;) {
         if (c->f.eof)
             return -EPIPE;
         unsigned char tag;
         struct iovec v[2] = {{&tag, 1}, {buf, cap}};
         struct msghdr m = {.msg_iov = v, .msg_iovlen = 2};
-        /* With room for any message we can receive directly; else peek first. */
-        int peek = cap < c->base.max_msg ? MSG_PEEK : 0;
         ssize_t n = recvmsg(c->f.rfd, &m, MSG_DONTWAIT | MSG_TRUNC | peek);
         if (n > 0 && (size_t)n - 1 > cap) {
             if (peek)
                 return -EMSGSIZE;
             return -EBADMSG; /* larger than the peer may send: dropped by the kernel */
         }
-        if (n > 0 && peek)
-            continue; /* it fits: receive it for real */
+        if (n > 0 && peek) {
+            peek = 0; /* it fits: receive it for real (peeking again would spin) */
+            continue;
+        }
         if (n > 0)
             return n - 1;
         if (n == 0 || errno == ECONNRESET) {

@@ -53,10 +53,11 @@ static struct uipc_channel *channel_new(const struct uipc_transport *tp, bool ow
 
 UIPC_API int uipc_open(uipc_channel **out, const char *uri, int flags)
 {
+    if (out)
+        *out = NULL;
     if (!out || !uri || (flags & ~(UIPC_CREATE | UIPC_EXCL)) ||
         ((flags & UIPC_EXCL) && !(flags & UIPC_CREATE)))
         return -EINVAL;
-    *out = NULL;
     struct uipc__uri *u;
     const struct uipc_transport *tp;
     int r = resolve(uri, &u, &tp);
@@ -80,9 +81,12 @@ UIPC_API int uipc_open(uipc_channel **out, const char *uri, int flags)
 
 UIPC_API int uipc_pair(const char *uri, uipc_channel **a, uipc_channel **b)
 {
+    if (a)
+        *a = NULL;
+    if (b)
+        *b = NULL;
     if (!uri || !a || !b)
         return -EINVAL;
-    *a = *b = NULL;
     struct uipc__uri *u;
     const struct uipc_transport *tp;
     int r = resolve(uri, &u, &tp);
@@ -217,9 +221,10 @@ UIPC_API int uipc_peer_cred(const uipc_channel *ch, pid_t *pid, uid_t *uid, gid_
 
 UIPC_API int uipc_listen(uipc_listener **out, const char *uri, int flags)
 {
+    if (out)
+        *out = NULL;
     if (!out || !uri || (flags & ~(UIPC_CREATE | UIPC_EXCL)))
         return -EINVAL;
-    *out = NULL;
     struct uipc__uri *u;
     const struct uipc_transport *tp;
     int r = resolve(uri, &u, &tp);

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the Debian packages libuipc needs to build, test, fuzz and
+# benchmark, skipping those already present.  Needs root (or sudo).
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config libcmocka-dev python3 valgrind
+      clang libclang-rt-14-dev libzmq3-dev libnng-dev)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo=sudo
+echo "deps: installing ${missing[*]}" >&2
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
