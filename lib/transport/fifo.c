@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "framing.h"
@@ -158,6 +159,23 @@ fail_c2s:
     return r;
 }
 
+/*
+ * The peer's lock on .s2c.  The owner probes that lock for an instant while
+ * it waits for its peer (owner_sees_peer), so a failure is retried briefly
+ * before it is taken to mean that another peer holds the channel.
+ */
+static int lock_peer_end(int fd)
+{
+    for (int attempt = 0;; attempt++) {
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+            return 0;
+        if (errno != EWOULDBLOCK || attempt == 4)
+            return -1;
+        struct timespec pause = {0, 2000000};
+        nanosleep(&pause, NULL);
+    }
+}
+
 static int fifo_attach(struct fifo_channel *c)
 {
     int wfd = open_fifo(c->c2s, O_WRONLY);
@@ -170,7 +188,7 @@ static int fifo_attach(struct fifo_channel *c)
         uipc__close_fd(wfd);
         return rfd;
     }
-    if (flock(rfd, LOCK_EX | LOCK_NB) < 0) {
+    if (lock_peer_end(rfd) < 0) {
         int r = errno == EWOULDBLOCK ? -EBUSY : -errno;
         uipc__close_fd(rfd);
         uipc__close_fd(wfd);
