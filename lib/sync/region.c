@@ -1,0 +1,358 @@
+/*
+ * Raw shared regions: "shm://name?size=&mode=" (POSIX shared memory object
+ * "/name", in /dev/shm) and "mmap:///path?size=&mode=" (a regular file).
+ * The whole mapping belongs to the caller: no header, no magic, so the
+ * bytes other programs see at "/dev/shm/name" are exactly the region.
+ *
+ * Lifetime follows the channels of the same schemes (docs/sync.md):
+ *  - shm: the creator (UIPC_CREATE) owns the name and removes it when it
+ *    closes the region, in the process that created it; processes still
+ *    attached keep their mapping.  The creator holds an exclusive flock on
+ *    the object for as long as its handle lives (forked children share it),
+ *    which is how a later UIPC_CREATE tells a live owner (-EADDRINUSE) from a
+ *    stale name left by a crash (removed and made afresh).
+ *  - mmap: the file is persistent by nature.  UIPC_CREATE makes it if it is
+ *    missing and otherwise opens it with its contents; nobody removes it.
+ * A region is made zero-filled, with ?mode= permissions (default 0600) set
+ * exactly (fchmod, so the umask does not interfere).  Attaching learns the
+ * size; a ?size= given when attaching must match it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* Longest shm region name, without the leading '/' (NAME_MAX leaves room). */
+#define REGION_NAME_MAX 200
+/* Largest region: 64 GiB, or what a 32-bit address space can hope to map. */
+#define REGION_SIZE_MAX (SIZE_MAX > (1ull << 36) ? (1ull << 36) : (uint64_t)(SIZE_MAX / 2))
+/* How long an attacher waits for a creator that has made the name but not yet sized it. */
+#define SIZING_WAIT_NS (100 * 1000000ll)
+
+struct uipc_region {
+    void *ptr;
+    size_t size;
+    int lock_fd;    /* shm creator: holds the owner flock; -1 otherwise */
+    pid_t opener;   /* process that created it (fork detection) */
+    char shm_name[REGION_NAME_MAX + 2]; /* "/name" for a shm creator, "" otherwise */
+};
+
+static const char *const region_keys[] = {"size", "mode", NULL};
+
+struct region_args {
+    bool is_shm;
+    const char *where;  /* shm name (without '/') or absolute file path */
+    uint64_t size;      /* 0 when absent */
+    mode_t mode;
+};
+
+static int parse_region_uri(const struct uipc__uri *u, struct region_args *a)
+{
+    if (strcmp(u->scheme, "shm") != 0 && strcmp(u->scheme, "mmap") != 0)
+        return -EPROTONOSUPPORT; /* regions live in shared memory or a file */
+    int r = uipc__uri_check_keys(u, region_keys);
+    if (r < 0)
+        return r;
+    if (strcmp(u->scheme, "shm") == 0) {
+        /* "shm://name": the name is the authority and nothing follows it. */
+        if (!u->has_authority || u->path[0] || !uipc__name_ok(u->authority, REGION_NAME_MAX))
+            return -EINVAL;
+        a->is_shm = true;
+        a->where = u->authority;
+    } else {
+        /* "mmap:///abs/path": empty authority, absolute path, not a directory. */
+        size_t n = strlen(u->path);
+        if (!u->has_authority || u->authority[0] || u->path[0] != '/' || n >= PATH_MAX ||
+            u->path[n - 1] == '/')
+            return -EINVAL;
+        a->is_shm = false;
+        a->where = u->path;
+    }
+    r = uipc__uri_size(u, "size", 1, REGION_SIZE_MAX, 0, &a->size);
+    if (r == 0)
+        r = uipc__uri_mode(u, &a->mode);
+    return r;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = ms * 1000000};
+    nanosleep(&ts, NULL); /* an early return only shortens one poll step */
+}
+
+/*
+ * The size of an existing object.  A size of 0 means its creator has made the
+ * name but not sized it yet, so we wait briefly; an object still empty after
+ * that is not a region (-ENOENT: there is nothing to attach to).
+ */
+static int existing_size(int fd, uint64_t *size)
+{
+    int64_t until = uipc__now_ns() + SIZING_WAIT_NS;
+    for (;;) {
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+            return -errno;
+        if (!S_ISREG(st.st_mode))
+            return -EINVAL;
+        if (st.st_size > 0) {
+            if ((uint64_t)st.st_size > REGION_SIZE_MAX)
+                return -EFBIG;
+            *size = (uint64_t)st.st_size;
+            return 0;
+        }
+        if (uipc__now_ns() >= until)
+            return -ENOENT;
+        sleep_ms(1);
+    }
+}
+
+/* Sizes a freshly made object: exact permissions, zero-filled by ftruncate. */
+static int size_new(int fd, uint64_t size, mode_t mode)
+{
+    if (fchmod(fd, mode) < 0 || ftruncate(fd, (off_t)size) < 0)
+        return -errno;
+    return 0;
+}
+
+static int lock_ex(int fd, bool wait)
+{
+    while (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
+        if (errno != EINTR)
+            return errno == EWOULDBLOCK ? -EADDRINUSE : -errno;
+    }
+    return 0;
+}
+
+/*
+ * Creates the shm object name, taking over a stale one.  Returns the
+ * descriptor holding the owner lock.  The creator locks before it sizes the
+ * object, and a taker only judges an object it could lock and that has a size,
+ * so a half-made object is never mistaken for a stale one.
+ */
+static int shm_create(const char *name, const struct region_args *a, int flags)
+{
+    for (int attempt = 0; attempt < 50; attempt++) {
+        int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, a->mode);
+        if (fd >= 0) {
+            /* Only a taker's brief look can hold the lock now: wait for it. */
+            int r = lock_ex(fd, true);
+            if (r == 0)
+                r = size_new(fd, a->size, a->mode);
+            if (r < 0) {
+                shm_unlink(name);
+                uipc__close_fd(fd);
+                return r;
+            }
+            return fd;
+        }
+        if (errno != EEXIST)
+            return -errno;
+        if (flags & UIPC_EXCL)
+            return -EEXIST;
+
+        fd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
+        if (fd < 0) {
+            if (errno == ENOENT)
+                continue; /* removed meanwhile: try to create it again */
+            return -errno;
+        }
+        int r = lock_ex(fd, false);
+        struct stat st;
+        if (r == 0 && fstat(fd, &st) < 0)
+            r = -errno;
+        if (r == 0 && st.st_size == 0 && attempt < 25) {
+            /* Being made by a creator that has not locked it yet: look
+             * again shortly.  One still empty and unlocked after ~50 ms was
+             * left by a creator that died at once, and is stale. */
+            uipc__close_fd(fd);
+            sleep_ms(2);
+            continue;
+        }
+        if (r == 0)
+            shm_unlink(name); /* stale: its owner is gone and we hold its lock */
+        uipc__close_fd(fd);   /* releases our lock */
+        if (r < 0)
+            return r;
+    }
+    return -EADDRINUSE;
+}
+
+/* Opens (and if need be makes) the file of an mmap: region.  Returns its fd. */
+static int file_open(const struct region_args *a, int flags, bool *made)
+{
+    *made = false;
+    if (flags & UIPC_CREATE) {
+        int fd = open(a->where, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, a->mode);
+        if (fd >= 0) {
+            *made = true;
+            return fd;
+        }
+        if (errno != EEXIST || (flags & UIPC_EXCL))
+            return -errno;
+    }
+    int fd = open(a->where, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    return fd < 0 ? -errno : fd;
+}
+
+static int map_fd(struct uipc_region *rg, int fd, uint64_t size)
+{
+    void *p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED)
+        return -errno;
+    rg->ptr = p;
+    rg->size = (size_t)size;
+    return 0;
+}
+
+static int open_shm(struct uipc_region *rg, const struct region_args *a, int flags)
+{
+    char name[REGION_NAME_MAX + 2];
+    name[0] = '/';
+    strcpy(name + 1, a->where); /* length checked by uipc__name_ok */
+    uint64_t size = a->size;
+    int r, fd;
+
+    if (flags & UIPC_CREATE) {
+        fd = shm_create(name, a, flags);
+        if (fd < 0)
+            return fd;
+        r = map_fd(rg, fd, size);
+        if (r < 0) {
+            shm_unlink(name);
+            uipc__close_fd(fd);
+            return r;
+        }
+        rg->lock_fd = fd;
+        memcpy(rg->shm_name, name, sizeof name);
+        return 0;
+    }
+    fd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    r = existing_size(fd, &size);
+    if (r == 0 && a->size && a->size != size)
+        r = -EINVAL;
+    if (r == 0)
+        r = map_fd(rg, fd, size);
+    uipc__close_fd(fd); /* the mapping keeps the object */
+    return r;
+}
+
+static int open_file(struct uipc_region *rg, const struct region_args *a, int flags)
+{
+    bool made;
+    uint64_t size = a->size;
+    int fd = file_open(a, flags, &made);
+    if (fd < 0)
+        return fd;
+    int r;
+    if (made) {
+        r = size_new(fd, size, a->mode);
+        if (r < 0)
+            unlink(a->where);
+    } else {
+        struct stat st;
+        r = fstat(fd, &st) < 0 ? -errno : 0;
+        if (r == 0 && !S_ISREG(st.st_mode))
+            r = -EINVAL;
+        if (r == 0 && st.st_size == 0 && (flags & UIPC_CREATE)) {
+            /* An empty file we were asked to create: size it (idempotent
+             * if another creator races us to it).  Its mode stays. */
+            r = ftruncate(fd, (off_t)size) < 0 ? -errno : 0;
+        } else if (r == 0) {
+            r = existing_size(fd, &size);
+            if (r == 0 && a->size && a->size != size)
+                r = -EINVAL;
+        }
+    }
+    if (r == 0)
+        r = map_fd(rg, fd, size);
+    uipc__close_fd(fd);
+    return r;
+}
+
+UIPC_API int uipc_region_open(uipc_region **out, const char *uri, int flags)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (!uri || (flags & ~(UIPC_CREATE | UIPC_EXCL)) ||
+        ((flags & UIPC_EXCL) && !(flags & UIPC_CREATE)))
+        return -EINVAL;
+
+    struct uipc__uri *u = malloc(sizeof *u);
+    struct uipc_region *rg = calloc(1, sizeof *rg);
+    struct region_args a;
+    int r = (u && rg) ? 0 : -ENOMEM;
+    if (r == 0)
+        r = uipc__uri_parse(u, uri);
+    if (r == 0)
+        r = parse_region_uri(u, &a);
+    if (r == 0 && (flags & UIPC_CREATE) && a.size == 0)
+        r = -EINVAL; /* a region is made with an explicit ?size= */
+    if (r < 0)
+        goto fail;
+
+    rg->lock_fd = -1;
+    rg->opener = getpid();
+    r = a.is_shm ? open_shm(rg, &a, flags) : open_file(rg, &a, flags);
+    if (r < 0)
+        goto fail;
+    free(u);
+    *out = rg;
+    return 0;
+fail:
+    free(u);
+    free(rg);
+    return r;
+}
+
+UIPC_API void *uipc_region_ptr(const uipc_region *r)
+{
+    return r ? r->ptr : NULL;
+}
+
+UIPC_API size_t uipc_region_size(const uipc_region *r)
+{
+    return r ? r->size : 0;
+}
+
+/* True if name still refers to the object behind fd (not a replacement). */
+static bool same_object(const char *name, int fd)
+{
+    struct stat mine, now;
+    int cur = shm_open(name, O_RDONLY | O_CLOEXEC, 0);
+    if (cur < 0)
+        return false;
+    bool same = fstat(fd, &mine) == 0 && fstat(cur, &now) == 0 && mine.st_dev == now.st_dev &&
+                mine.st_ino == now.st_ino;
+    uipc__close_fd(cur);
+    return same;
+}
+
+UIPC_API int uipc_region_close(uipc_region *r)
+{
+    if (!r)
+        return -EINVAL;
+    int err = 0;
+    if (r->ptr)
+        munmap(r->ptr, r->size);
+    /* Only the creating process removes the name: a forked child closing
+     * its inherited copy leaves it (and the shared owner lock) alone. */
+    if (r->lock_fd >= 0 && r->opener == getpid() && same_object(r->shm_name, r->lock_fd)) {
+        if (shm_unlink(r->shm_name) < 0 && errno != ENOENT)
+            err = -errno;
+    }
+    uipc__close_fd(r->lock_fd);
+    free(r);
+    return err;
+}
