@@ -25,6 +25,14 @@ void uipc__close_fd(int fd)
     errno = saved;
 }
 
+int uipc__fd_allocate(int fd, uint64_t size)
+{
+    int r = posix_fallocate(fd, 0, (off_t)size); /* returns the error, not -1 */
+    if (r == EOPNOTSUPP || r == EINVAL)
+        r = ftruncate(fd, (off_t)size) < 0 ? errno : 0;
+    return -r;
+}
+
 int uipc__pid_alive(pid_t pid)
 {
     if (pid <= 0)

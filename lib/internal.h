@@ -119,6 +119,13 @@ extern const size_t uipc__ntransports;
 int uipc__set_nonblock(int fd);
 /* close() that keeps errno and ignores EINTR (Linux always releases). */
 void uipc__close_fd(int fd);
+/*
+ * Sizes a new shared file to size bytes and reserves the memory or disk
+ * behind it now (posix_fallocate), so that running out is -ENOSPC here
+ * instead of SIGBUS at the first touch of the mapping.  Falls back to
+ * ftruncate where the file system cannot reserve.
+ */
+int uipc__fd_allocate(int fd, uint64_t size);
 /* 1 if the process exists (kill 0, EPERM counts as alive), 0 if not. */
 int uipc__pid_alive(pid_t pid);
 

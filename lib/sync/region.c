@@ -115,12 +115,12 @@ static int existing_size(int fd, uint64_t *size)
     }
 }
 
-/* Sizes a freshly made object: exact permissions, zero-filled by ftruncate. */
+/* Sizes a freshly made object: exact permissions, zero-filled, reserved. */
 static int size_new(int fd, uint64_t size, mode_t mode)
 {
-    if (fchmod(fd, mode) < 0 || ftruncate(fd, (off_t)size) < 0)
+    if (fchmod(fd, mode) < 0)
         return -errno;
-    return 0;
+    return uipc__fd_allocate(fd, size);
 }
 
 static int lock_ex(int fd, bool wait)
@@ -267,7 +267,7 @@ static int open_file(struct uipc_region *rg, const struct region_args *a, int fl
         if (r == 0 && st.st_size == 0 && (flags & UIPC_CREATE)) {
             /* An empty file we were asked to create: size it (idempotent
              * if another creator races us to it).  Its mode stays. */
-            r = ftruncate(fd, (off_t)size) < 0 ? -errno : 0;
+            r = uipc__fd_allocate(fd, size);
         } else if (r == 0) {
             r = existing_size(fd, &size);
             if (r == 0 && a->size && a->size != size)

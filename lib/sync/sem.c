@@ -85,8 +85,10 @@ static int sem_create(const char *objname, unsigned initial, struct sem_shared *
     if (fd < 0)
         return -errno;
     int r = 0;
-    if (fchmod(fd, 0600) < 0 || ftruncate(fd, sizeof **out) < 0)
+    if (fchmod(fd, 0600) < 0)
         r = -errno;
+    if (r == 0)
+        r = uipc__fd_allocate(fd, sizeof **out);
     if (r == 0)
         r = map_shared(fd, out);
     uipc__close_fd(fd);
