@@ -242,7 +242,9 @@ static bool ready_in_buffer(const struct uipc__framer *f)
     const unsigned char *h = f->rbuf + f->rpos;
     uint32_t len = (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 |
                    (uint32_t)h[3] << 24;
-    return buffered(f) - UIPC__FRAME_HDR >= len || f->eof;
+    /* A header no sender could have written is ready too: the next recv
+     * reports -EBADMSG at once, and a poller must be woken to learn it. */
+    return buffered(f) - UIPC__FRAME_HDR >= len || len > UIPC__MAXMSG_CEILING || f->eof;
 }
 
 /* Reads what the kernel has into rbuf.  1 data, 0 EOF, -EAGAIN, -errno. */

@@ -297,8 +297,10 @@ int uipc__sock_open(struct uipc_channel *ch, const struct uipc__sockspec *s, int
         return -errno;
     if (connect(fd, &s->addr.u.sa, s->addr.len) < 0) {
         if (errno != EINPROGRESS) {
-            int r = errno == ECONNREFUSED && s->addr.u.sa.sa_family == AF_UNIX ? -ECONNREFUSED
-                                                                               : -errno;
+            /* An abstract name nobody listens on does not exist: nothing to attach to. */
+            int r = errno == ECONNREFUSED && s->addr.u.sa.sa_family == AF_UNIX && !s->addr.path
+                        ? -ENOENT
+                        : -errno;
             uipc__close_fd(fd);
             return r;
         }

@@ -217,16 +217,28 @@ static int fifo_open(struct uipc_channel *ch, const struct uipc__uri *u, int fla
 }
 
 /*
- * Owner only: once the peer holds its lock, drop the owner's own writer so
- * that end of stream on .c2s means the peer is gone.  Returns whether the
- * peer is present now.
+ * Owner only: once the peer holds its lock (or a message from it arrived,
+ * which proves it attached even if it has closed since), drop the owner's
+ * own writer so that end of stream on .c2s means the peer is gone.
+ * Returns whether the peer has been seen.
  */
-static bool owner_sees_peer(struct fifo_channel *c)
+static bool owner_sees_peer(struct fifo_channel *c, bool arrived)
 {
-    if (!c->peer_seen && locked_elsewhere(c->f.wfd) == 1) {
+    if (!c->peer_seen && (arrived || locked_elsewhere(c->f.wfd) == 1)) {
         c->peer_seen = true;
         uipc__close_fd(c->hold_fd);
         c->hold_fd = -1;
+        /* From now on write through a write-only descriptor: without the
+         * owner's own reader on .s2c, a peer that dies while the owner
+         * waits for room in a full pipe wakes it (POLLERR, then EPIPE)
+         * instead of leaving it blocked for good.  dup3 keeps the number. */
+        int w = open_fifo(c->s2c, O_WRONLY);
+        if (w >= 0) {
+            /* On failure the read-write one stays: the lock check in send
+             * still reports a dead peer, only not while blocked. */
+            (void)dup3(w, c->f.wfd, O_CLOEXEC);
+            uipc__close_fd(w);
+        }
     }
     return c->peer_seen;
 }
@@ -236,7 +248,7 @@ static ssize_t fifo_send(struct uipc_channel *ch, const void *msg, size_t len,
 {
     struct fifo_channel *c = (struct fifo_channel *)ch;
     (void)info;
-    if (ch->owner && owner_sees_peer(c) && locked_elsewhere(c->f.wfd) == 0)
+    if (ch->owner && owner_sees_peer(c, false) && locked_elsewhere(c->f.wfd) == 0)
         return -EPIPE; /* the peer's lock is gone: it closed or died */
     return uipc__framer_send(&c->f, msg, len, dl);
 }
@@ -247,10 +259,10 @@ static ssize_t fifo_recv(struct uipc_channel *ch, void *buf, size_t cap, uipc_ms
     struct fifo_channel *c = (struct fifo_channel *)ch;
     (void)info;
     if (ch->owner)
-        owner_sees_peer(c);
+        owner_sees_peer(c, false);
     ssize_t n = uipc__framer_recv(&c->f, buf, cap, dl);
     if (n >= 0 && ch->owner)
-        owner_sees_peer(c); /* the peer arrived while we waited */
+        owner_sees_peer(c, true); /* only the peer writes .c2s: it came */
     return n;
 }
 
