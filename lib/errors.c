@@ -69,10 +69,9 @@ static const struct err_text err_texts[] = {
 
 UIPC_API const char *uipc_strerror(int err)
 {
-    if (err < 0)
-        err = -err;
+    long code = err < 0 ? -(long)err : err; /* -INT_MIN does not fit an int */
     for (size_t i = 0; i < sizeof err_texts / sizeof err_texts[0]; i++)
-        if (err_texts[i].err == err)
+        if (err_texts[i].err == code)
             return err_texts[i].text;
     return "Unknown error";
 }

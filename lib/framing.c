@@ -432,8 +432,14 @@ int uipc__framer_pollfd(struct uipc__framer *f)
 
 void uipc__framer_release(struct uipc__framer *f)
 {
-    if (f->tx)
-        flush_some(f); /* best effort: a closing sender does not wait */
+    if (f->tx) {
+        /* The rest of a message a send already reported as sent: give the
+         * peer a bounded time to take it, then give up (the peer then sees
+         * end of stream inside that message and drops it whole). */
+        struct uipc__deadline dl;
+        uipc__deadline_start(&dl, UIPC__CLOSE_FLUSH_MS);
+        flush_wait(f, &dl);
+    }
     free(f->tx);
     free(f->rbuf);
     drop_part(f);

@@ -13,7 +13,8 @@
  * Sending writes header and body with one writev.  Once any byte of a
  * message is written the message is committed: if the deadline passes
  * before the rest is written, the rest is kept in a backlog that the next
- * send (and any receive) flushes first, and the call returns len.
+ * send (and any receive) flushes first, and the call returns len.  Close
+ * waits up to UIPC__CLOSE_FLUSH_MS for the peer to take such a backlog.
  * SIGPIPE is never raised: sockets use MSG_NOSIGNAL, pipes block the signal
  * around the write and consume the one they caused.
  *
@@ -32,6 +33,8 @@
 
 #define UIPC__FRAME_HDR 4
 #define UIPC__FRAME_RBUF (64u << 10)
+/* How long a close waits for the peer to take the rest of a sent message. */
+#define UIPC__CLOSE_FLUSH_MS 1000
 
 /*
  * A stable poll descriptor: an epoll set over the descriptors the channel

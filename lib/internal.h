@@ -91,7 +91,8 @@ struct uipc_transport {
     int (*close)(struct uipc_channel *ch);
     /* Remove a stale rendezvous named by uri.  Optional. */
     int (*unlink)(const struct uipc__uri *uri);
-    /* Stable descriptor that polls readable when a message may wait. */
+    /* Stable descriptor that polls readable when a message may wait.
+     * Optional: a transport with nothing the kernel can poll leaves it NULL. */
     int (*pollfd)(const struct uipc_channel *ch);
     /* Kernel-verified peer credentials.  Optional. */
     int (*peer_cred)(const struct uipc_channel *ch, pid_t *pid, uid_t *uid, gid_t *gid);
