@@ -6,7 +6,7 @@
 #include "framing.h"
 
 #include <errno.h>
-#include <signal.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,32 +84,14 @@ void uipc__pollset_release(struct uipc__pollset *ps)
 
 /* ---- raw I/O without SIGPIPE ---- */
 
-/*
- * A write to a pipe whose reader is gone raises SIGPIPE; sockets avoid it
- * with MSG_NOSIGNAL.  For pipes the signal is blocked in this thread around
- * the write and, if the write failed with EPIPE, the pending signal it
- * caused is consumed before the mask is restored.
- */
+/* One write of a message's pieces; never raises SIGPIPE (see framing.h). */
 static ssize_t raw_writev(struct uipc__framer *f, const struct iovec *iov, int n)
 {
     if (f->sock) {
         struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
         return sendmsg(f->wfd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
     }
-    sigset_t pipe_only, old;
-    sigemptyset(&pipe_only);
-    sigaddset(&pipe_only, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
-    ssize_t r = writev(f->wfd, iov, n);
-    if (r < 0 && errno == EPIPE && !sigismember(&old, SIGPIPE)) {
-        struct timespec zero = {0, 0};
-        int saved = errno;
-        while (sigtimedwait(&pipe_only, NULL, &zero) < 0 && errno == EINTR)
-            ;
-        errno = saved;
-    }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    return r;
+    return writev(f->wfd, iov, n);
 }
 
 static ssize_t raw_read(struct uipc__framer *f, void *buf, size_t len)
@@ -148,6 +130,25 @@ static int flush_some(struct uipc__framer *f)
     return 0;
 }
 
+/*
+ * Waits for room to write.  A pipe's guard keeps the write side open even
+ * when the peer is gone, so the peer's end of the read pipe is watched too:
+ * its hang-up is the peer's death (-EPIPE).
+ */
+static int wait_writable(struct uipc__framer *f, const struct uipc__deadline *dl)
+{
+    struct pollfd p[2] = {{.fd = f->wfd, .events = POLLOUT}, {.fd = f->rfd, .events = 0}};
+    int n = (f->sock || f->rfd < 0) ? 1 : 2;
+    int r = uipc__wait_fds(p, n, dl);
+    if (r < 0)
+        return r;
+    if (n == 2 && (p[1].revents & POLLHUP) && !(p[0].revents & POLLOUT)) {
+        f->hup = true;
+        return -EPIPE;
+    }
+    return 0;
+}
+
 /* Flushes the backlog, waiting within the deadline. */
 static int flush_wait(struct uipc__framer *f, const struct uipc__deadline *dl)
 {
@@ -155,7 +156,7 @@ static int flush_wait(struct uipc__framer *f, const struct uipc__deadline *dl)
         int r = flush_some(f);
         if (r != -EAGAIN)
             return r;
-        r = uipc__wait_fd(f->wfd, POLLOUT, dl);
+        r = wait_writable(f, dl);
         if (r < 0)
             return r;
     }
@@ -187,6 +188,8 @@ ssize_t uipc__framer_send(struct uipc__framer *f, const void *msg, size_t len,
 {
     if (f->broken)
         return f->broken;
+    if ((f->eof || f->hup) && !f->sock)
+        return -EPIPE; /* the peer closed the pipe it wrote to: it is gone */
     if (f->tx) {
         int r = flush_wait(f, dl);
         if (r < 0)
@@ -213,10 +216,10 @@ ssize_t uipc__framer_send(struct uipc__framer *f, const void *msg, size_t len,
             continue;
         if (errno != EAGAIN)
             return io_error(errno);
-        int r = uipc__wait_fd(f->wfd, POLLOUT, dl);
+        int r = wait_writable(f, dl);
         if (r >= 0)
             continue;
-        if (done == 0)
+        if (done == 0 || r == -EPIPE)
             return r;
         /* Part of the message has left: it is committed, keep the rest. */
         r = stash_tx(f, hdr, msg, len, done);
@@ -414,8 +417,19 @@ void uipc__framer_init(struct uipc__framer *f, int rfd, int wfd, bool sock)
     memset(f, 0, sizeof *f);
     f->rfd = rfd;
     f->wfd = wfd;
+    f->guard = -1;
     f->sock = sock;
     uipc__pollset_init(&f->ps);
+}
+
+void uipc__framer_guard(struct uipc__framer *f, int guard)
+{
+    f->guard = guard;
+    /* A message of the pipe's size plus its header must not have to wait
+     * for the reader halfway: ask for 1 MiB pipes (the unprivileged limit;
+     * refused once the user's pipe budget is spent, which is harmless). */
+    fcntl(f->wfd, F_SETPIPE_SZ, 256 << 10);
+    fcntl(f->rfd, F_SETPIPE_SZ, 256 << 10);
 }
 
 int uipc__framer_pollfd(struct uipc__framer *f)
@@ -446,7 +460,8 @@ void uipc__framer_release(struct uipc__framer *f)
     if (f->wfd != f->rfd)
         uipc__close_fd(f->wfd);
     uipc__close_fd(f->rfd);
+    uipc__close_fd(f->guard);
     uipc__pollset_release(&f->ps);
-    f->rfd = f->wfd = -1;
+    f->rfd = f->wfd = f->guard = -1;
     f->tx = f->rbuf = NULL;
 }

@@ -15,8 +15,16 @@
  * before the rest is written, the rest is kept in a backlog that the next
  * send (and any receive) flushes first, and the call returns len.  Close
  * waits up to UIPC__CLOSE_FLUSH_MS for the peer to take such a backlog.
- * SIGPIPE is never raised: sockets use MSG_NOSIGNAL, pipes block the signal
- * around the write and consume the one they caused.
+ *
+ * SIGPIPE is never raised.  Sockets use MSG_NOSIGNAL.  A pipe has no such
+ * flag, so the framer of a pipe holds a guard: a read end of its own write
+ * pipe that it never reads.  With a reader always present the kernel never
+ * signals, and a send costs one system call, as a raw write does (blocking
+ * the signal around each write would cost two more).  The peer's death
+ * then shows as end of stream or POLLHUP on the read pipe, which the peer
+ * held the other end of: a send after the read side saw end of stream is
+ * -EPIPE at once, and a send waiting for room returns -EPIPE when the
+ * read pipe hangs up.
  *
  * Poll support: uipc__framer_pollfd returns an epoll descriptor watching the
  * read side and an eventfd that is kept signalled while a whole message
@@ -59,8 +67,10 @@ void uipc__pollset_release(struct uipc__pollset *ps);
 
 struct uipc__framer {
     int rfd, wfd;          /* the same descriptor for sockets; -1 if not yet */
+    int guard;             /* pipes: an unread reader of the write pipe (see above) */
     bool sock;             /* send()/recv() with MSG_NOSIGNAL instead of write()/read() */
     bool eof;              /* the peer's end of stream was read */
+    bool hup;              /* pipes: the read pipe hung up while we sent: peer gone */
     int broken;            /* sticky error (-EBADMSG on a garbage header) */
 
     unsigned char *rbuf;   /* UIPC__FRAME_RBUF bytes, allocated on first use */
@@ -80,6 +90,11 @@ struct uipc__framer {
 
 /* Sets up a framer on already non-blocking descriptors (either may be -1). */
 void uipc__framer_init(struct uipc__framer *f, int rfd, int wfd, bool sock);
+/*
+ * For pipes: takes over guard, a read end of the pipe wfd writes to, and
+ * enlarges both pipes (best effort) so that a message and its header fit.
+ */
+void uipc__framer_guard(struct uipc__framer *f, int guard);
 /* Sends one message; see above.  Returns len or a negative errno. */
 ssize_t uipc__framer_send(struct uipc__framer *f, const void *msg, size_t len,
                           const struct uipc__deadline *dl);

@@ -17,10 +17,13 @@
  *  - The peer opens .c2s for writing (ENXIO: no live owner, -ENOENT), then
  *    .s2c for reading, and takes LOCK_EX on .s2c; if another peer holds it
  *    the open is -EBUSY.
- *  - The owner learns that its peer has arrived when .s2c is locked; only
- *    then does it drop its own writer, so end of stream on .c2s means the
- *    peer closed or died.  Because the owner never loses the .s2c reader of
- *    its own, its sends check the peer's lock to report -EPIPE.
+ *  - The owner learns that its peer has arrived when .s2c is locked (or a
+ *    message from it arrived); only then does it drop its own writer, so
+ *    end of stream on .c2s means the peer closed or died.
+ *  - Each side keeps a reader of the FIFO it writes (the owner's .s2c is
+ *    read-write): the framer's guard, so that a write never raises SIGPIPE.
+ *    A peer's death therefore shows on the FIFO each side reads, and a send
+ *    reports it as -EPIPE (framing.h).
  * A stale pair (no lock on .c2s) is taken over by UIPC_CREATE; a live one is
  * -EADDRINUSE.  Symbolic links are never followed.
  */
@@ -150,6 +153,17 @@ static int fifo_create(struct fifo_channel *c, mode_t mode, int flags)
         goto fail_s2c;
     }
     uipc__framer_init(&c->f, rfd, wfd, false);
+    /* The read-write descriptor is its own guard; a second one makes the
+     * framer enlarge the pipes and keeps ownership uniform. */
+    int guard = open_fifo(c->s2c, O_RDONLY);
+    if (guard < 0) {
+        r = guard;
+        uipc__framer_release(&c->f);
+        uipc__close_fd(c->hold_fd);
+        c->hold_fd = -1;
+        goto fail_s2c;
+    }
+    uipc__framer_guard(&c->f, guard);
     return 0;
 
 fail_s2c:
@@ -194,7 +208,14 @@ static int fifo_attach(struct fifo_channel *c)
         uipc__close_fd(wfd);
         return r;
     }
+    int guard = open_fifo(c->c2s, O_RDONLY); /* against SIGPIPE, see framing.h */
+    if (guard < 0) {
+        uipc__close_fd(rfd);
+        uipc__close_fd(wfd);
+        return guard;
+    }
     uipc__framer_init(&c->f, rfd, wfd, false);
+    uipc__framer_guard(&c->f, guard);
     c->peer_seen = true;
     return 0;
 }
@@ -226,19 +247,8 @@ static bool owner_sees_peer(struct fifo_channel *c, bool arrived)
 {
     if (!c->peer_seen && (arrived || locked_elsewhere(c->f.wfd) == 1)) {
         c->peer_seen = true;
-        uipc__close_fd(c->hold_fd);
+        uipc__close_fd(c->hold_fd); /* end of stream on .c2s now means the peer left */
         c->hold_fd = -1;
-        /* From now on write through a write-only descriptor: without the
-         * owner's own reader on .s2c, a peer that dies while the owner
-         * waits for room in a full pipe wakes it (POLLERR, then EPIPE)
-         * instead of leaving it blocked for good.  dup3 keeps the number. */
-        int w = open_fifo(c->s2c, O_WRONLY);
-        if (w >= 0) {
-            /* On failure the read-write one stays: the lock check in send
-             * still reports a dead peer, only not while blocked. */
-            (void)dup3(w, c->f.wfd, O_CLOEXEC);
-            uipc__close_fd(w);
-        }
     }
     return c->peer_seen;
 }
@@ -248,8 +258,10 @@ static ssize_t fifo_send(struct uipc_channel *ch, const void *msg, size_t len,
 {
     struct fifo_channel *c = (struct fifo_channel *)ch;
     (void)info;
-    if (ch->owner && owner_sees_peer(c, false) && locked_elsewhere(c->f.wfd) == 0)
-        return -EPIPE; /* the peer's lock is gone: it closed or died */
+    /* Once the peer is seen, its death shows on .c2s (framing.h): no
+     * system call is spent on it here. */
+    if (ch->owner)
+        owner_sees_peer(c, false);
     return uipc__framer_send(&c->f, msg, len, dl);
 }
 

@@ -39,8 +39,20 @@ static int pipe_pair(struct uipc_channel *a, struct uipc_channel *b, const struc
         uipc__close_fd(ab[1]);
         return r;
     }
+    /* Each end also keeps an unread reader of the pipe it writes to: the
+     * framer's guard against SIGPIPE (framing.h). */
+    int ga = fcntl(ab[0], F_DUPFD_CLOEXEC, 0), gb = fcntl(ba[0], F_DUPFD_CLOEXEC, 0);
+    if (ga < 0 || gb < 0) {
+        r = -errno;
+        int fds[] = {ab[0], ab[1], ba[0], ba[1], ga, gb};
+        for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
+            uipc__close_fd(fds[i]);
+        return r;
+    }
     uipc__framer_init(&pa->f, ba[0], ab[1], false);
+    uipc__framer_guard(&pa->f, ga);
     uipc__framer_init(&pb->f, ab[0], ba[1], false);
+    uipc__framer_guard(&pb->f, gb);
     a->max_msg = b->max_msg = (size_t)max;
     return 0;
 }
