@@ -10,12 +10,20 @@ extern const struct uipc_transport uipc__transport_pipe;
 extern const struct uipc_transport uipc__transport_fifo;
 extern const struct uipc_transport uipc__transport_unix;
 extern const struct uipc_transport uipc__transport_tcp;
+extern const struct uipc_transport uipc__transport_udp;
+extern const struct uipc_transport uipc__transport_mq;
+extern const struct uipc_transport uipc__transport_sysvmq;
+extern const struct uipc_transport uipc__transport_file;
 
 const struct uipc_transport *const uipc__transports[] = {
     &uipc__transport_pipe,
     &uipc__transport_fifo,
     &uipc__transport_unix,
     &uipc__transport_tcp,
+    &uipc__transport_udp,
+    &uipc__transport_mq,
+    &uipc__transport_sysvmq,
+    &uipc__transport_file,
 };
 
 const size_t uipc__ntransports = sizeof uipc__transports / sizeof uipc__transports[0];

@@ -1,0 +1,461 @@
+/*
+ * mq: — POSIX message queues, "mq:///jobs?depth=10&maxmsg=8192&mode=0600".
+ *
+ * Datagram transport, N parties, duplex with one kernel queue per
+ * direction: "/jobs.c2s" carries messages from every attacher to the owner
+ * side, "/jobs.s2c" from the owner side to every attacher.  Any number of
+ * processes may attach; each message is taken by exactly one receiver
+ * (the work-queue pattern).  Messages keep their boundaries and carry a
+ * priority (uipc_sendmsg, 0 .. MQ_PRIO_MAX-1, higher first, FIFO within a
+ * priority); message types are -ENOTSUP.
+ *
+ * Limits: ?depth= is mq_maxmsg and ?maxmsg= is mq_msgsize; their defaults
+ * are /proc/sys/fs/mqueue/msg_default and msgsize_default, and a request
+ * above /proc/sys/fs/mqueue/msg_max or msgsize_max is -EINVAL for every
+ * caller, privileged or not (never clamped).  RLIMIT_MSGQUEUE caps the
+ * memory of all queues of a user; mq_open reports running out as -EMFILE.
+ *
+ * Who creates and removes: the owner (UIPC_CREATE) creates both queues with
+ * ?mode= (default 0600, applied with fchmod so the umask does not narrow
+ * it) and removes both names at close, only in the process that opened it.
+ * The owner's liveness is an abstract UNIX socket name bound for the life
+ * of the handle; UIPC_CREATE on a queue pair whose owner is gone adopts the
+ * queues (messages queued meanwhile are kept), on one whose owner lives is
+ * -EADDRINUSE.  An attacher never removes anything; uipc_unlink removes a
+ * stale pair and refuses a live one (-EADDRINUSE).
+ *
+ * Waiting uses mq_timedsend/mq_timedreceive with a CLOCK_REALTIME deadline
+ * recomputed from the monotonic deadline on every try, so EINTR and clock
+ * steps never stretch or cut a timeout.  There is no peer to lose: a
+ * receiver waits for the next message and never sees -EPIPE.
+ *
+ * A message larger than the caller's buffer cannot be left in the kernel
+ * queue (mq_receive takes it or nothing, and only a buffer of mq_msgsize
+ * bytes takes it), so it is held in the handle and returned by the next
+ * receive: "stays queued" holds for this handle.  Because of that held
+ * message, uipc_pollfd is an epoll set over the receive queue plus an
+ * eventfd kept signalled while a message is held.
+ *
+ * A handle holds no other state than its queue descriptors, so a handle
+ * inherited across fork may be used by several processes at once (a
+ * pre-forked pool sharing the owner side), provided no message is held in
+ * it at the fork.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <mqueue.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "framing.h"
+#include "internal.h"
+
+#ifndef MQ_PRIO_MAX
+#define MQ_PRIO_MAX 32768
+#endif
+
+/* "/" + name + ".c2s" must fit the kernel's NAME_MAX for the part after '/'. */
+#define MQ_NAME_MAX (NAME_MAX - 4)
+
+struct mq_channel {
+    struct uipc_channel base;
+    mqd_t rq, wq;          /* receive and send queues, (mqd_t)-1 if not open */
+    int token_fd;          /* owner: abstract socket that says "owner alive" */
+    size_t rsize;          /* mq_msgsize of rq: a receive needs that much room */
+    unsigned char *rbuf;   /* rsize bytes, for callers with smaller buffers */
+    size_t held_len;       /* a message too large for the caller, in rbuf */
+    unsigned held_prio;
+    bool held;
+    struct uipc__pollset ps;
+    char c2s[NAME_MAX + 2];
+    char s2c[NAME_MAX + 2];
+};
+
+static const char *const mq_keys[] = {"depth", "maxmsg", "mode", NULL};
+
+/* The system's limits and defaults from /proc/sys/fs/mqueue. */
+struct mq_limits {
+    uint64_t msg_max, msgsize_max, msg_default, msgsize_default;
+};
+
+static uint64_t read_proc(const char *path, uint64_t fallback)
+{
+    FILE *f = fopen(path, "re");
+    unsigned long long v;
+    if (!f)
+        return fallback;
+    int ok = fscanf(f, "%llu", &v) == 1;
+    fclose(f);
+    return ok ? (uint64_t)v : fallback;
+}
+
+static void mq_limits_read(struct mq_limits *l)
+{
+    /* The fallbacks are the kernel's compiled-in defaults, for a box whose
+     * /proc is not mounted; the kernel still enforces its own limits. */
+    l->msg_max = read_proc("/proc/sys/fs/mqueue/msg_max", 10);
+    l->msgsize_max = read_proc("/proc/sys/fs/mqueue/msgsize_max", 8192);
+    l->msg_default = read_proc("/proc/sys/fs/mqueue/msg_default", 10);
+    l->msgsize_default = read_proc("/proc/sys/fs/mqueue/msgsize_default", 8192);
+    if (l->msg_default > l->msg_max)
+        l->msg_default = l->msg_max;
+    if (l->msgsize_default > l->msgsize_max)
+        l->msgsize_default = l->msgsize_max;
+}
+
+/* "mq:///jobs" or "mq://jobs" -> "jobs". */
+static int mq_name(const struct uipc__uri *u, const char **name)
+{
+    const char *n;
+    if (u->has_authority && u->authority[0]) {
+        if (u->path[0])
+            return -EINVAL;
+        n = u->authority;
+    } else {
+        if (u->path[0] != '/')
+            return -EINVAL;
+        n = u->path + 1;
+    }
+    if (!uipc__name_ok(n, MQ_NAME_MAX))
+        return -EINVAL;
+    *name = n;
+    return 0;
+}
+
+static int mq_names(const struct uipc__uri *u, char *c2s, char *s2c)
+{
+    const char *name;
+    int r = mq_name(u, &name);
+    if (r < 0)
+        return r;
+    snprintf(c2s, NAME_MAX + 2, "/%s.c2s", name);
+    snprintf(s2c, NAME_MAX + 2, "/%s.s2c", name);
+    return 0;
+}
+
+/*
+ * Binds the abstract socket name that marks a live owner.  The kernel
+ * releases it when the last descriptor closes, including on a crash, so a
+ * name that cannot be bound means an owner is alive.  Long queue names are
+ * hashed to fit sun_path.
+ */
+static int token_bind(const char *name)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    size_t max = sizeof a.sun_path - 1;
+    int n = snprintf(a.sun_path + 1, max, "uipc-mq%s", name);
+    if (n < 0 || (size_t)n >= max) {
+        uint64_t h = 1469598103934665603ull; /* FNV-1a */
+        for (const char *p = name; *p; p++)
+            h = (h ^ (unsigned char)*p) * 1099511628211ull;
+        n = snprintf(a.sun_path + 1, max, "uipc-mq#%016llx", (unsigned long long)h);
+    }
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+    if (bind(fd, (struct sockaddr *)&a, len) < 0) {
+        int err = errno == EADDRINUSE ? -EADDRINUSE : -errno;
+        uipc__close_fd(fd);
+        return err;
+    }
+    return fd;
+}
+
+/* mq_open that reports -errno and marks new queues with *created. */
+static int open_queue(const char *name, int how, mode_t mode, const struct mq_attr *attr,
+                      bool excl, mqd_t *out, bool *created)
+{
+    *created = false;
+    if (attr) {
+        mqd_t q = mq_open(name, how | O_CLOEXEC | O_CREAT | O_EXCL, mode, attr);
+        if (q != (mqd_t)-1) {
+            *created = true;
+            /* mq_open applies the umask; the contract is the exact mode. */
+            if (fchmod(q, mode) < 0) {
+                int err = -errno;
+                mq_close(q);
+                mq_unlink(name);
+                *created = false;
+                return err;
+            }
+            *out = q;
+            return 0;
+        }
+        if (errno != EEXIST || excl)
+            return -errno;
+    }
+    mqd_t q = mq_open(name, how | O_CLOEXEC);
+    if (q == (mqd_t)-1)
+        return -errno;
+    *out = q;
+    return 0;
+}
+
+/* Refuses a queue whose geometry differs from one the caller asked for. */
+static int check_geometry(mqd_t q, const struct mq_attr *want, bool depth_given, bool size_given,
+                          int mismatch, size_t *msgsize)
+{
+    struct mq_attr a;
+    if (mq_getattr(q, &a) < 0)
+        return -errno;
+    if ((depth_given && a.mq_maxmsg != want->mq_maxmsg) ||
+        (size_given && a.mq_msgsize != want->mq_msgsize))
+        return mismatch;
+    *msgsize = (size_t)a.mq_msgsize;
+    return 0;
+}
+
+static int mq_open_op(struct uipc_channel *ch, const struct uipc__uri *u, int flags)
+{
+    struct mq_channel *c = (struct mq_channel *)ch;
+    c->rq = c->wq = (mqd_t)-1;
+    c->token_fd = -1;
+    uipc__pollset_init(&c->ps);
+
+    int r = mq_names(u, c->c2s, c->s2c);
+    if (r < 0)
+        return r;
+    struct mq_limits lim;
+    mq_limits_read(&lim);
+    uint64_t depth, msgsize;
+    mode_t mode;
+    int err;
+    bool depth_given = uipc__uri_get(u, "depth", &err) != NULL;
+    bool size_given = uipc__uri_get(u, "maxmsg", &err) != NULL;
+    if ((r = uipc__uri_size(u, "depth", 1, lim.msg_max, lim.msg_default, &depth)) < 0 ||
+        (r = uipc__uri_size(u, "maxmsg", 1, lim.msgsize_max, lim.msgsize_default, &msgsize)) < 0 ||
+        (r = uipc__uri_mode(u, &mode)) < 0)
+        return r;
+    struct mq_attr attr = {.mq_maxmsg = (long)depth, .mq_msgsize = (long)msgsize};
+
+    bool owner = flags & UIPC_CREATE, excl = flags & UIPC_EXCL;
+    bool made_c2s = false, made_s2c = false;
+    size_t wsize = 0;
+    if (owner) {
+        c->token_fd = token_bind(c->c2s);
+        if (c->token_fd < 0)
+            return c->token_fd == -EADDRINUSE && excl ? -EEXIST : c->token_fd;
+        /* Adopting a stale pair keeps its queued messages; a geometry the
+         * caller asked for explicitly must match it. */
+        r = open_queue(c->c2s, O_RDONLY, mode, &attr, excl, &c->rq, &made_c2s);
+        if (r == 0)
+            r = open_queue(c->s2c, O_WRONLY, mode, &attr, excl, &c->wq, &made_s2c);
+        if (r == 0)
+            r = check_geometry(c->rq, &attr, depth_given, size_given, -EEXIST, &c->rsize);
+        if (r == 0)
+            r = check_geometry(c->wq, &attr, depth_given, size_given, -EEXIST, &wsize);
+    } else {
+        bool unused;
+        r = open_queue(c->s2c, O_RDONLY, 0, NULL, false, &c->rq, &unused);
+        if (r == 0)
+            r = open_queue(c->c2s, O_WRONLY, 0, NULL, false, &c->wq, &unused);
+        if (r == 0)
+            r = check_geometry(c->rq, &attr, depth_given, size_given, -EINVAL, &c->rsize);
+        if (r == 0)
+            r = check_geometry(c->wq, &attr, depth_given, size_given, -EINVAL, &wsize);
+    }
+    if (r < 0)
+        goto fail;
+    ch->max_msg = wsize;
+    return 0;
+
+fail:
+    if (c->rq != (mqd_t)-1)
+        mq_close(c->rq);
+    if (c->wq != (mqd_t)-1)
+        mq_close(c->wq);
+    if (made_c2s)
+        mq_unlink(c->c2s);
+    if (made_s2c)
+        mq_unlink(c->s2c);
+    uipc__close_fd(c->token_fd);
+    return r;
+}
+
+/* The absolute CLOCK_REALTIME time at which what remains of dl runs out. */
+static struct timespec realtime_deadline(int64_t left_ns)
+{
+    struct timespec ts = {0, 0}; /* already past: the kernel does not sleep */
+    if (left_ns <= 0)
+        return ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t ns = ts.tv_nsec + left_ns % 1000000000;
+    ts.tv_sec += (time_t)(left_ns / 1000000000 + ns / 1000000000);
+    ts.tv_nsec = (long)(ns % 1000000000);
+    return ts;
+}
+
+/*
+ * Decides what to do after a timed queue call failed with errno: 0 to try
+ * again (EINTR, or a realtime deadline that ran out before the monotonic
+ * one because the clock was stepped), or the error to return.
+ */
+static int retry_or_error(const struct uipc__deadline *dl)
+{
+    if (errno == EINTR)
+        return 0;
+    if (errno == ETIMEDOUT)
+        return uipc__deadline_left_ns(dl) == 0 ? uipc__deadline_error(dl) : 0;
+    return -errno;
+}
+
+static ssize_t mq_send_op(struct uipc_channel *ch, const void *msg, size_t len,
+                          const uipc_msginfo *info, struct uipc__deadline *dl)
+{
+    struct mq_channel *c = (struct mq_channel *)ch;
+    if (info->priority >= MQ_PRIO_MAX) /* the core refused a type */
+        return -EINVAL;
+    for (;;) {
+        int64_t left = uipc__deadline_left_ns(dl);
+        int n;
+        if (left < 0) {
+            n = mq_send(c->wq, msg, len, info->priority);
+        } else {
+            struct timespec at = realtime_deadline(left);
+            n = mq_timedsend(c->wq, msg, len, info->priority, &at);
+        }
+        if (n == 0)
+            return (ssize_t)len;
+        int r = retry_or_error(dl);
+        if (r < 0)
+            return r;
+    }
+}
+
+/* One mq_(timed)receive into buf (cap >= rsize), resuming after EINTR. */
+static ssize_t receive(struct mq_channel *c, void *buf, size_t cap, unsigned *prio,
+                       const struct uipc__deadline *dl)
+{
+    for (;;) {
+        int64_t left = uipc__deadline_left_ns(dl);
+        ssize_t n;
+        if (left < 0) {
+            n = mq_receive(c->rq, buf, cap, prio);
+        } else {
+            struct timespec at = realtime_deadline(left);
+            n = mq_timedreceive(c->rq, buf, cap, prio, &at);
+        }
+        if (n >= 0)
+            return n;
+        int r = retry_or_error(dl);
+        if (r < 0)
+            return r;
+    }
+}
+
+/* Hands out the held message if it fits now. */
+static ssize_t take_held(struct mq_channel *c, void *buf, size_t cap, uipc_msginfo *info)
+{
+    if (c->held_len > cap)
+        return -EMSGSIZE;
+    memcpy(buf, c->rbuf, c->held_len);
+    info->priority = c->held_prio;
+    c->held = false;
+    uipc__pollset_signal(&c->ps, false);
+    return (ssize_t)c->held_len;
+}
+
+static ssize_t mq_recv_op(struct uipc_channel *ch, void *buf, size_t cap, uipc_msginfo *info,
+                          struct uipc__deadline *dl)
+{
+    struct mq_channel *c = (struct mq_channel *)ch;
+    /* The priority coming in is not a filter (mq has none) and is ignored,
+     * so a caller may reuse the info of the previous receive; the core
+     * refused a type filter. */
+    info->priority = 0;
+    if (c->held)
+        return take_held(c, buf, cap, info);
+    unsigned prio = 0;
+    ssize_t n;
+    if (cap >= c->rsize) {
+        n = receive(c, buf, cap, &prio, dl);
+        if (n >= 0)
+            info->priority = prio;
+        return n;
+    }
+    if (!c->rbuf && !(c->rbuf = malloc(c->rsize ? c->rsize : 1)))
+        return -ENOMEM;
+    n = receive(c, c->rbuf, c->rsize, &prio, dl);
+    if (n < 0)
+        return n;
+    c->held = true;
+    c->held_len = (size_t)n;
+    c->held_prio = prio;
+    uipc__pollset_signal(&c->ps, true);
+    return take_held(c, buf, cap, info);
+}
+
+static int mq_close_op(struct uipc_channel *ch)
+{
+    struct mq_channel *c = (struct mq_channel *)ch;
+    int r = 0;
+    mq_close(c->rq);
+    mq_close(c->wq);
+    /* Only the process that created the pair removes it (fork rule). */
+    if (ch->owner && ch->opener == getpid()) {
+        if (mq_unlink(c->c2s) < 0 && errno != ENOENT)
+            r = -errno;
+        if (mq_unlink(c->s2c) < 0 && errno != ENOENT)
+            r = -errno;
+    }
+    uipc__close_fd(c->token_fd);
+    uipc__pollset_release(&c->ps);
+    free(c->rbuf);
+    return r;
+}
+
+/* Removes a stale pair; -EADDRINUSE while its owner lives. */
+static int mq_unlink_op(const struct uipc__uri *u)
+{
+    char c2s[NAME_MAX + 2], s2c[NAME_MAX + 2];
+    int r = mq_names(u, c2s, s2c);
+    if (r < 0)
+        return r;
+    /* Holding the owner's token also keeps a creator out meanwhile. */
+    int token = token_bind(c2s);
+    if (token < 0)
+        return token;
+    int e1 = mq_unlink(c2s) < 0 ? -errno : 0;
+    int e2 = mq_unlink(s2c) < 0 ? -errno : 0;
+    uipc__close_fd(token);
+    if (e1 == -ENOENT && e2 == -ENOENT)
+        return -ENOENT;
+    if (e1 < 0 && e1 != -ENOENT)
+        return e1;
+    return e2 == -ENOENT ? 0 : e2;
+}
+
+static int mq_pollfd_op(const struct uipc_channel *ch)
+{
+    /* The poll set is created lazily and is part of the handle's state. */
+    struct mq_channel *c = (struct mq_channel *)ch;
+    int ep = uipc__pollset_create(&c->ps);
+    if (ep < 0)
+        return ep;
+    int r = uipc__pollset_add(&c->ps, (int)c->rq);
+    if (r < 0)
+        return r;
+    uipc__pollset_signal(&c->ps, c->held);
+    return ep;
+}
+
+const struct uipc_transport uipc__transport_mq = {
+    .scheme = "mq",
+    .size = sizeof(struct mq_channel),
+    .keys = mq_keys,
+    .attrs = UIPC__ATTR_PRIORITY,
+    .open = mq_open_op,
+    .send = mq_send_op,
+    .recv = mq_recv_op,
+    .close = mq_close_op,
+    .unlink = mq_unlink_op,
+    .pollfd = mq_pollfd_op,
+};

@@ -1,0 +1,375 @@
+/*
+ * sysvmq: — a System V message queue, "sysvmq://0x1234" (a numeric key,
+ * decimal or 0x hex) or "sysvmq:///etc/app?proj=7" (ftok of an existing
+ * path and a project id 1..255, default 1).
+ *
+ * Datagram transport, N parties, both directions on the one kernel queue,
+ * told apart by message type:
+ *  - owner side to attachers ("s2c") carries the caller's type, 1 ..
+ *    LONG_MAX-1 (type 0 on send means 1).  Attachers receive with msgrcv
+ *    semantics exactly: filter 0 takes the oldest s2c message of any type,
+ *    > 0 the oldest of that type, < 0 the oldest of the lowest type
+ *    <= |filter|.  A message not taken stays queued for other receivers.
+ *  - attachers to the owner side ("c2s") all use the reserved type
+ *    LONG_MAX, so the owner side takes them in FIFO order; a type on a c2s
+ *    send or a filter on an owner-side receive is -ENOTSUP (msgrcv cannot
+ *    select a range above another direction's types while keeping FIFO).
+ * Each message is taken by exactly one receiver: any number of processes
+ * may attach, and a handle inherited across fork may be shared (the queue
+ * is the only state), which is how several workers share the owner side.
+ *
+ * Limits: ?maxmsg= (bytes per message) at most kernel.msgmax, default
+ * kernel.msgmax; ?size= (msg_qbytes, total bytes queued, both directions
+ * together) at most kernel.msgmnb, default the kernel's; a request above
+ * either is -EINVAL for every caller, privileged or not.  maxmsg must not
+ * exceed the queue's msg_qbytes.  Because both directions share those
+ * bytes, a side that fills the queue starves the other: callers bound the
+ * requests they have outstanding (examples/job_queue.c keeps a window).
+ *
+ * Who creates and removes: the owner (UIPC_CREATE) creates the queue with
+ * ?mode= (default 0600) and removes it (IPC_RMID) at close, only in the
+ * process that opened it.  Its liveness is an abstract UNIX socket name
+ * bound for the life of the handle: UIPC_CREATE adopts a queue whose owner
+ * is gone (its messages are kept) and refuses one whose owner lives
+ * (-EADDRINUSE); uipc_unlink removes a stale queue and refuses a live one.
+ * Removing a queue destroys what is still queued and wakes every waiter
+ * with -EIDRM (System V has no "remove when the last user is gone").
+ *
+ * Waiting: msgsnd/msgrcv have no timeout.  UIPC_FOREVER blocks in the
+ * kernel (EINTR resumes), a timeout of 0 is one IPC_NOWAIT try, and a
+ * bounded timeout retries IPC_NOWAIT with a sleep that doubles from 20 us
+ * up to 1 ms (see docs/queues.md for the measured cost): a message arriving
+ * during a bounded wait is seen up to 1 ms late.  No poll descriptor
+ * exists (-ENOTSUP).
+ *
+ * A message larger than the caller's buffer is -EMSGSIZE and stays queued:
+ * msgrcv without MSG_NOERROR fails with E2BIG and leaves it.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/msg.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define C2S_TYPE LONG_MAX               /* every message to the owner side */
+#define USER_TYPE_MAX (LONG_MAX - 1)    /* highest type a caller may use */
+#define BACKOFF_MIN_NS 20000            /* first sleep of a bounded wait */
+#define BACKOFF_MAX_NS 1000000          /* longest sleep of a bounded wait */
+
+struct sysv_msg {
+    long mtype;
+    char mtext[];
+};
+
+struct sysvmq_channel {
+    struct uipc_channel base;
+    int id;                  /* msqid */
+    key_t key;
+    int token_fd;            /* owner: abstract socket that says "owner alive" */
+    struct sysv_msg *sbuf;   /* max_msg bytes of text */
+    struct sysv_msg *rbuf;   /* rcap bytes of text */
+    size_t rcap;
+};
+
+static const char *const sysvmq_keys[] = {"proj", "size", "maxmsg", "mode", NULL};
+
+static uint64_t read_proc(const char *path, uint64_t fallback)
+{
+    FILE *f = fopen(path, "re");
+    unsigned long long v;
+    if (!f)
+        return fallback;
+    int ok = fscanf(f, "%llu", &v) == 1;
+    fclose(f);
+    return ok ? (uint64_t)v : fallback;
+}
+
+/* A key: decimal or 0x hex digits only, 1 .. 0xffffffff (0 is IPC_PRIVATE). */
+static int parse_key(const char *s, key_t *out)
+{
+    if (!isdigit((unsigned char)s[0]))
+        return -EINVAL;
+    bool hex = s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
+    const char *d = hex ? s + 2 : s;
+    if (!*d)
+        return -EINVAL;
+    uint64_t v = 0;
+    for (; *d; d++) {
+        int c = tolower((unsigned char)*d);
+        int digit = isdigit(c) ? c - '0' : (hex && c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+        if (digit < 0)
+            return -EINVAL;
+        v = v * (hex ? 16 : 10) + (uint64_t)digit;
+        if (v > UINT32_MAX)
+            return -EINVAL;
+    }
+    if (v == 0)
+        return -EINVAL;
+    *out = (key_t)(uint32_t)v;
+    return 0;
+}
+
+/* The key named by the URI: a number in the authority, or ftok(path, proj). */
+static int resolve_key(const struct uipc__uri *u, key_t *key)
+{
+    long proj;
+    int err;
+    bool proj_given = uipc__uri_get(u, "proj", &err) != NULL;
+    int r = uipc__uri_long(u, "proj", 1, 255, 1, &proj);
+    if (r < 0)
+        return r;
+    if (u->has_authority && u->authority[0]) {
+        if (u->path[0] || proj_given)
+            return -EINVAL;
+        return parse_key(u->authority, key);
+    }
+    if (u->path[0] != '/')
+        return -EINVAL;
+    key_t k = ftok(u->path, (int)proj);
+    if (k == (key_t)-1)
+        return -errno;
+    *key = k;
+    return 0;
+}
+
+/* Binds the abstract socket name that marks a live owner of key. */
+static int token_bind(key_t key)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    int n = snprintf(a.sun_path + 1, sizeof a.sun_path - 1, "uipc-sysvmq:%08x", (unsigned)key);
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+    if (bind(fd, (struct sockaddr *)&a, len) < 0) {
+        int err = -errno;
+        uipc__close_fd(fd);
+        return err;
+    }
+    return fd;
+}
+
+/* EINVAL from a call on a queue we had: the queue is gone. */
+static int queue_error(const struct sysvmq_channel *c, int err)
+{
+    struct msqid_ds ds;
+    if ((err == EINVAL || err == EIDRM) && msgctl(c->id, IPC_STAT, &ds) < 0)
+        return -EIDRM;
+    return -err;
+}
+
+static int sysvmq_open(struct uipc_channel *ch, const struct uipc__uri *u, int flags)
+{
+    struct sysvmq_channel *c = (struct sysvmq_channel *)ch;
+    c->id = -1;
+    c->token_fd = -1;
+    uint64_t msgmax = read_proc("/proc/sys/kernel/msgmax", 8192);
+    uint64_t msgmnb = read_proc("/proc/sys/kernel/msgmnb", 16384);
+    uint64_t size, maxmsg;
+    mode_t mode;
+    int err, r;
+    bool size_given = uipc__uri_get(u, "size", &err) != NULL;
+    bool maxmsg_given = uipc__uri_get(u, "maxmsg", &err) != NULL;
+    bool mode_given = uipc__uri_get(u, "mode", &err) != NULL;
+    if ((r = resolve_key(u, &c->key)) < 0 ||
+        (r = uipc__uri_size(u, "size", 1, msgmnb, msgmnb, &size)) < 0 ||
+        (r = uipc__uri_size(u, "maxmsg", 1, msgmax, msgmax, &maxmsg)) < 0 ||
+        (r = uipc__uri_mode(u, &mode)) < 0)
+        return r;
+
+    bool created = false;
+    if (flags & UIPC_CREATE) {
+        c->token_fd = token_bind(c->key);
+        if (c->token_fd < 0)
+            return c->token_fd == -EADDRINUSE && (flags & UIPC_EXCL) ? -EEXIST : c->token_fd;
+        c->id = msgget(c->key, IPC_CREAT | IPC_EXCL | (int)mode);
+        created = c->id >= 0;
+        if (c->id < 0 && errno == EEXIST && !(flags & UIPC_EXCL))
+            c->id = msgget(c->key, 0);
+    } else {
+        c->id = msgget(c->key, 0);
+    }
+    if (c->id < 0) {
+        r = -errno;
+        goto fail;
+    }
+
+    struct msqid_ds ds;
+    if (msgctl(c->id, IPC_STAT, &ds) < 0) {
+        r = -errno;
+        goto fail;
+    }
+    if (flags & UIPC_CREATE) {
+        /* The owner sets what it asked for, also on a queue it adopted. */
+        bool set = (size_given && ds.msg_qbytes != size) ||
+                   (created && ds.msg_qbytes != size) ||
+                   (mode_given && !created && (ds.msg_perm.mode & 0777) != mode);
+        ds.msg_qbytes = size;
+        if (mode_given)
+            ds.msg_perm.mode = mode;
+        if (set && msgctl(c->id, IPC_SET, &ds) < 0) {
+            r = -errno;
+            goto fail;
+        }
+    } else if (size_given && ds.msg_qbytes != size) {
+        r = -EINVAL; /* only the owner sets the size */
+        goto fail;
+    }
+    if (maxmsg > ds.msg_qbytes) {
+        if (maxmsg_given) {
+            r = -EINVAL; /* a message that could never be queued */
+            goto fail;
+        }
+        maxmsg = ds.msg_qbytes;
+    }
+    ch->max_msg = (size_t)maxmsg;
+    /* Receive room for the largest message the kernel lets anyone send. */
+    c->rcap = (size_t)(msgmax > maxmsg ? msgmax : maxmsg);
+    c->sbuf = malloc(sizeof(struct sysv_msg) + ch->max_msg);
+    c->rbuf = malloc(sizeof(struct sysv_msg) + c->rcap);
+    if (!c->sbuf || !c->rbuf) {
+        r = -ENOMEM;
+        goto fail;
+    }
+    return 0;
+
+fail:
+    if (created)
+        msgctl(c->id, IPC_RMID, NULL);
+    free(c->sbuf);
+    free(c->rbuf);
+    uipc__close_fd(c->token_fd);
+    return r;
+}
+
+/* Sleeps the next back-off step, never past the deadline. */
+static void backoff(int64_t *step_ns, const struct uipc__deadline *dl)
+{
+    int64_t left = uipc__deadline_left_ns(dl);
+    int64_t ns = left >= 0 && left < *step_ns ? left : *step_ns;
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)ns};
+    nanosleep(&ts, NULL); /* EINTR: the caller's loop re-checks the deadline */
+    *step_ns = *step_ns * 2 > BACKOFF_MAX_NS ? BACKOFF_MAX_NS : *step_ns * 2;
+}
+
+static ssize_t sysvmq_send(struct uipc_channel *ch, const void *msg, size_t len,
+                           const uipc_msginfo *info, struct uipc__deadline *dl)
+{
+    struct sysvmq_channel *c = (struct sysvmq_channel *)ch;
+    if (info->priority != 0)
+        return -ENOTSUP;
+    if (info->type < 0 || info->type > USER_TYPE_MAX)
+        return -EINVAL;
+    if (!ch->owner && info->type != 0)
+        return -ENOTSUP; /* c2s messages carry the reserved type */
+    c->sbuf->mtype = ch->owner ? (info->type ? info->type : 1) : C2S_TYPE;
+    memcpy(c->sbuf->mtext, msg, len);
+    int64_t step = BACKOFF_MIN_NS;
+    for (;;) {
+        bool wait = uipc__deadline_left_ns(dl) < 0;
+        if (msgsnd(c->id, c->sbuf, len, wait ? 0 : IPC_NOWAIT) == 0)
+            return (ssize_t)len;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN)
+            return queue_error(c, errno);
+        if (uipc__deadline_left_ns(dl) == 0)
+            return uipc__deadline_error(dl);
+        backoff(&step, dl);
+    }
+}
+
+static ssize_t sysvmq_recv(struct uipc_channel *ch, void *buf, size_t cap, uipc_msginfo *info,
+                           struct uipc__deadline *dl)
+{
+    struct sysvmq_channel *c = (struct sysvmq_channel *)ch;
+    long want;
+    int how = 0;
+    if (ch->owner) {
+        if (info->type != 0)
+            return -ENOTSUP;
+        want = C2S_TYPE;
+    } else if (info->type == 0) {
+        want = C2S_TYPE;
+        how = MSG_EXCEPT;
+    } else if (info->type > 0) {
+        if (info->type > USER_TYPE_MAX)
+            return -EINVAL;
+        want = info->type;
+    } else {
+        /* Lowest type <= |filter|, kept below the c2s type. */
+        want = info->type < -USER_TYPE_MAX ? -USER_TYPE_MAX : info->type;
+    }
+    size_t room = cap < c->rcap ? cap : c->rcap;
+    int64_t step = BACKOFF_MIN_NS;
+    for (;;) {
+        bool wait = uipc__deadline_left_ns(dl) < 0;
+        ssize_t n = msgrcv(c->id, c->rbuf, room, want, how | (wait ? 0 : IPC_NOWAIT));
+        if (n >= 0) {
+            memcpy(buf, c->rbuf->mtext, (size_t)n);
+            info->type = ch->owner ? 0 : c->rbuf->mtype;
+            info->priority = 0;
+            return n;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == E2BIG)
+            return -EMSGSIZE; /* without MSG_NOERROR the message stays queued */
+        if (errno != ENOMSG && errno != EAGAIN)
+            return queue_error(c, errno);
+        if (uipc__deadline_left_ns(dl) == 0)
+            return uipc__deadline_error(dl);
+        backoff(&step, dl);
+    }
+}
+
+static int sysvmq_close(struct uipc_channel *ch)
+{
+    struct sysvmq_channel *c = (struct sysvmq_channel *)ch;
+    int r = 0;
+    /* Only the process that opened the owner handle removes the queue. */
+    if (ch->owner && ch->opener == getpid() && msgctl(c->id, IPC_RMID, NULL) < 0 &&
+        errno != EINVAL && errno != EIDRM)
+        r = -errno;
+    uipc__close_fd(c->token_fd);
+    free(c->sbuf);
+    free(c->rbuf);
+    return r;
+}
+
+/* Removes a stale queue; -EADDRINUSE while its owner lives. */
+static int sysvmq_unlink(const struct uipc__uri *u)
+{
+    key_t key;
+    int r = resolve_key(u, &key);
+    if (r < 0)
+        return r;
+    int token = token_bind(key); /* also keeps a creator out meanwhile */
+    if (token < 0)
+        return token;
+    int id = msgget(key, 0);
+    r = id < 0 || msgctl(id, IPC_RMID, NULL) < 0 ? -errno : 0;
+    uipc__close_fd(token);
+    return r;
+}
+
+const struct uipc_transport uipc__transport_sysvmq = {
+    .scheme = "sysvmq",
+    .size = sizeof(struct sysvmq_channel),
+    .keys = sysvmq_keys,
+    .attrs = UIPC__ATTR_TYPE,
+    .open = sysvmq_open,
+    .send = sysvmq_send,
+    .recv = sysvmq_recv,
+    .close = sysvmq_close,
+    .unlink = sysvmq_unlink,
+};
