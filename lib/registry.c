@@ -14,6 +14,8 @@ extern const struct uipc_transport uipc__transport_udp;
 extern const struct uipc_transport uipc__transport_mq;
 extern const struct uipc_transport uipc__transport_sysvmq;
 extern const struct uipc_transport uipc__transport_file;
+extern const struct uipc_transport uipc__transport_shm;
+extern const struct uipc_transport uipc__transport_mmap;
 
 const struct uipc_transport *const uipc__transports[] = {
     &uipc__transport_pipe,
@@ -24,6 +26,8 @@ const struct uipc_transport *const uipc__transports[] = {
     &uipc__transport_mq,
     &uipc__transport_sysvmq,
     &uipc__transport_file,
+    &uipc__transport_shm,
+    &uipc__transport_mmap,
 };
 
 const size_t uipc__ntransports = sizeof uipc__transports / sizeof uipc__transports[0];

@@ -1,0 +1,1171 @@
+/*
+ * The shared-memory ring behind shm: and mmap: (see ring.h and docs/shm.md).
+ *
+ * Fast path: a send is reserve + memcpy + commit, a receive is peek +
+ * memcpy + release, with no system call.  The consumer finds messages by
+ * their commit words, in the lines it reads anyway; the producer reads the
+ * consumer's tail only when its cached copy says the ring is full.  The
+ * only extra cost is one sequentially consistent store + load per message,
+ * the Dekker handshake that makes a sleeping peer impossible to miss:
+ *
+ *   waiter:  waitword |= SLEEPING;  if (condition) don't sleep;  futex_wait
+ *   peer:    publish commit/tail;   if (waitword) { waitword = 0; futex_wake }
+ *
+ * With both sides' accesses seq_cst, either the waiter sees the new word or
+ * the peer sees SLEEPING; and a wake that comes between the check and
+ * FUTEX_WAIT changes the word, so FUTEX_WAIT returns at once.  The doorbell
+ * of uipc_pollfd uses the same word with the PARKED bit.
+ *
+ * Liveness: each side holds an OFD lock (fcntl F_OFD_SETLK) on a byte of
+ * the file that stands for it.  An OFD lock lives as long as any descriptor
+ * of its open file description, in any process: it is released when the
+ * last process holding the side closes it or dies, and never by a fork
+ * child closing its inherited copy.  The peer tests it with F_OFD_GETLK.
+ */
+#include "ring.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* The byte of the file whose OFD lock stands for side s (beyond any data). */
+#define SIDE_LOCK_OFF(s) ((off_t)1 << 40 | (off_t)(s))
+/* A sleeper re-checks the peer's lock this often. */
+#define SLICE_NS (50 * 1000000LL)
+/* A caller polling with timeout 0 re-checks the peer's lock at most this often. */
+#define POLL_CHECK_NS (10 * 1000000LL)
+/* A spinning side first leaves the ring alone this long (see spin()). */
+#define SPIN_BACKOFF_NS 80
+
+/* ------------------------------------------------------------------ */
+/* Layer 1: one direction                                              */
+/* ------------------------------------------------------------------ */
+
+/* Record headers may be rewritten by a hostile peer at any time: read each
+ * field once, atomically, into a local. */
+static inline uint32_t ld32(const unsigned char *p)
+{
+    return __atomic_load_n((const uint32_t *)(const void *)p, __ATOMIC_RELAXED);
+}
+
+static inline void st32(unsigned char *p, uint32_t v)
+{
+    __atomic_store_n((uint32_t *)(void *)p, v, __ATOMIC_RELAXED);
+}
+
+static inline _Atomic uint64_t *commit_word(const struct uipc__ring *r, uint64_t pos)
+{
+    return (_Atomic uint64_t *)(void *)(r->data + (pos & (r->size - 1)));
+}
+
+/* A commit word names the record at pos: its position matches and its tag
+ * is not 0 (0 is a zeroed slot, even at position 0). */
+static inline bool committed(uint64_t commit, uint64_t pos)
+{
+    return (commit & ~(uint64_t)UIPC__REC_TAG_MASK) == pos && (commit & UIPC__REC_TAG_MASK);
+}
+
+int uipc__ring_bind(struct uipc__ring *r, struct uipc__ring_ctl *ctl, unsigned char *data,
+                    uint64_t size, uint64_t max_msg, bool producer)
+{
+    uint64_t tail = atomic_load(&ctl->tail);
+    r->ctl = ctl;
+    r->data = data;
+    r->size = size;
+    r->max_msg = max_msg;
+    r->pos = r->tail = tail;
+    r->pending = 0;
+    if (tail & UIPC__REC_TAG_MASK)
+        return -EBADMSG;
+    /* The producer resumes after the last record it committed. */
+    while (producer) {
+        uint64_t off = r->pos & (size - 1), commit = atomic_load(commit_word(r, r->pos));
+        if (!committed(commit, r->pos))
+            break;
+        if ((commit & UIPC__REC_TAG_MASK) == UIPC__REC_SKIP && off != 0) {
+            r->pos += size - off;
+        } else {
+            uint32_t len = ld32(data + off + 8);
+            if ((commit & UIPC__REC_TAG_MASK) != UIPC__REC_DATA || len > max_msg ||
+                uipc__ring_rec_size(len) > size - off)
+                return -EBADMSG;
+            r->pos += uipc__ring_rec_size(len);
+        }
+        if (r->pos - tail > size)
+            return -EBADMSG;
+    }
+    return 0;
+}
+
+/*
+ * 1 when need bytes are free at pos, 0 when not, -EBADMSG for a tail that
+ * cannot be (ahead of us, more than a ring behind, unaligned).  The shared
+ * tail is read only when the cached one is not enough.
+ */
+static int space(struct uipc__ring *r, uint64_t need)
+{
+    if (r->size - (r->pos - r->tail) >= need)
+        return 1;
+    uint64_t tail = atomic_load(&r->ctl->tail);
+    if (r->pos - tail > r->size || (tail & UIPC__REC_TAG_MASK))
+        return -EBADMSG;
+    r->tail = tail;
+    return r->size - (r->pos - tail) >= need;
+}
+
+/*
+ * Zeroes the header slot at next if it is free space, so that whatever
+ * bytes an earlier lap left there can never read as a commit once the
+ * record before it is committed.  A slot that is not free is the header of
+ * the oldest unread record, whose commit word is a lap old.  Done when the
+ * record is reserved: the store then completes while the payload is
+ * written, instead of stalling the commit's full barrier on a cache miss.
+ */
+static void clear_next(struct uipc__ring *r, uint64_t next)
+{
+    if (next - r->tail < r->size)
+        atomic_store_explicit(commit_word(r, next), 0, memory_order_relaxed);
+}
+
+/* Commits the record of rec bytes at pos, whose successor's slot is clear,
+ * and returns the consumer's waiter bits it cleared. */
+static uint32_t publish_record(struct uipc__ring *r, uint64_t rec, uint32_t tag)
+{
+    uint64_t pos = r->pos;
+    atomic_store(commit_word(r, pos), pos | tag); /* seq_cst: before the load below */
+    r->pos = pos + rec;
+    if (atomic_load(&r->ctl->cons_wait) == 0)
+        return 0;
+    return atomic_exchange(&r->ctl->cons_wait, 0);
+}
+
+int uipc__ring_reserve(struct uipc__ring *r, size_t len, void **buf, uint32_t *cons_bits)
+{
+    *cons_bits = 0;
+    if (len > r->max_msg)
+        return -EMSGSIZE;
+    uint64_t rec = uipc__ring_rec_size(len);
+    /* At most two rounds: after a skip record we are at offset 0, where
+     * every record fits (rec <= size since max_msg <= size - 16). */
+    for (int round = 0; round < 2; round++) {
+        uint64_t off = r->pos & (r->size - 1), contig = r->size - off;
+        int s = space(r, rec <= contig ? rec : contig);
+        if (s <= 0)
+            return s < 0 ? s : -EAGAIN;
+        if (rec <= contig) {
+            clear_next(r, r->pos + rec);
+            r->pending = rec;
+            *buf = r->data + off + UIPC__RING_REC_HDR;
+            return 0;
+        }
+        /* The record would wrap: give up the end of the area with a skip
+         * record, published on its own so that the consumer frees it (and
+         * woken for it: it may be all that stands between us and space). */
+        st32(r->data + off + 8, (uint32_t)contig);
+        clear_next(r, r->pos + contig);
+        *cons_bits |= publish_record(r, contig, UIPC__REC_SKIP);
+    }
+    return -EAGAIN;
+}
+
+uint32_t uipc__ring_commit(struct uipc__ring *r, size_t len)
+{
+    unsigned char *p = r->data + (r->pos & (r->size - 1));
+    uint64_t rec = uipc__ring_rec_size(len);
+    /* Shorter than reserved: the successor's slot lies in bytes the writer
+     * may have filled; clear it now that they are written. */
+    if (rec < r->pending)
+        clear_next(r, r->pos + rec);
+    st32(p + 8, (uint32_t)len);
+    st32(p + 12, 0);
+    r->pending = 0;
+    return publish_record(r, rec, UIPC__REC_DATA);
+}
+
+bool uipc__ring_writable(struct uipc__ring *r, size_t len)
+{
+    uint64_t rec = uipc__ring_rec_size(len);
+    uint64_t contig = r->size - (r->pos & (r->size - 1));
+    /* A corrupt tail counts as "go ahead": the reserve reports it. */
+    return space(r, rec <= contig ? rec : contig) != 0;
+}
+
+static uint32_t publish_tail(struct uipc__ring *r)
+{
+    atomic_store(&r->ctl->tail, r->pos); /* seq_cst: ordered before the load below */
+    if (atomic_load(&r->ctl->prod_wait) == 0)
+        return 0;
+    return atomic_exchange(&r->ctl->prod_wait, 0);
+}
+
+ssize_t uipc__ring_peek(struct uipc__ring *r, const void **buf, uint32_t *prod_bits)
+{
+    *prod_bits = 0;
+    for (int round = 0; round < 2; round++) {
+        uint64_t off = r->pos & (r->size - 1), contig = r->size - off;
+        uint64_t commit = atomic_load(commit_word(r, r->pos));
+        if (!committed(commit, r->pos))
+            return -EAGAIN; /* nothing committed here yet */
+        const unsigned char *p = r->data + off;
+        if ((commit & UIPC__REC_TAG_MASK) == UIPC__REC_SKIP) {
+            /* Legitimate only where a record could not fit: never at 0. */
+            if (off == 0)
+                return -EBADMSG;
+            r->pos += contig;
+            *prod_bits |= publish_tail(r);
+            continue;
+        }
+        uint32_t len = ld32(p + 8);
+        if ((commit & UIPC__REC_TAG_MASK) != UIPC__REC_DATA || len > r->max_msg ||
+            uipc__ring_rec_size(len) > contig)
+            return -EBADMSG;
+        r->pending = uipc__ring_rec_size(len);
+        *buf = p + UIPC__RING_REC_HDR;
+        return (ssize_t)len;
+    }
+    return -EBADMSG; /* two skips in a row */
+}
+
+uint32_t uipc__ring_release(struct uipc__ring *r)
+{
+    r->pos += r->pending;
+    r->pending = 0;
+    return publish_tail(r);
+}
+
+bool uipc__ring_readable(struct uipc__ring *r)
+{
+    return committed(atomic_load(commit_word(r, r->pos)), r->pos);
+}
+
+/* ------------------------------------------------------------------ */
+/* Parameters                                                          */
+/* ------------------------------------------------------------------ */
+
+const char *const uipc__ring_keys[] = {"size", "maxmsg", "spin", "mode", NULL};
+
+static uint64_t pow2_ceil(uint64_t v)
+{
+    uint64_t p = 1;
+    while (p < v)
+        p <<= 1;
+    return p;
+}
+
+int uipc__ring_params(const struct uipc__uri *u, struct uipc__ring_params *p)
+{
+    uint64_t size, max_msg;
+    long spin_us;
+    memset(p, 0, sizeof *p);
+    /* A default of 0 lies outside each range: it marks "not given". */
+    int r = uipc__uri_size(u, "size", UIPC__RING_MIN_SIZE, UIPC__RING_MAX_SIZE, 0, &size);
+    if (r == 0)
+        r = uipc__uri_size(u, "maxmsg", 1, UIPC__RING_MAX_SIZE - UIPC__RING_REC_HDR, 0,
+                           &max_msg);
+    if (r == 0)
+        r = uipc__uri_long(u, "spin", 0, UIPC__RING_MAX_SPIN_US, UIPC__RING_DEFAULT_SPIN_US,
+                           &spin_us);
+    if (r == 0)
+        r = uipc__uri_mode(u, &p->mode);
+    if (r < 0)
+        return r;
+    p->size_given = size != 0;
+    p->maxmsg_given = max_msg != 0;
+    if (size)
+        size = pow2_ceil(size);
+    else if (max_msg) /* room for two of the largest messages */
+        size = pow2_ceil(2 * (max_msg + UIPC__RING_REC_HDR));
+    if (size < UIPC__RING_DEFAULT_SIZE && !p->size_given)
+        size = UIPC__RING_DEFAULT_SIZE;
+    if (size > UIPC__RING_MAX_SIZE)
+        size = UIPC__RING_MAX_SIZE;
+    if (!max_msg)
+        max_msg = size / 2;
+    if (max_msg > size - UIPC__RING_REC_HDR)
+        return -EINVAL;
+    p->ring_size = size;
+    p->max_msg = max_msg;
+    p->spin_ns = (int64_t)spin_us * 1000;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Files, locks, geometry                                              */
+/* ------------------------------------------------------------------ */
+
+static uint64_t total_size(uint64_t ring_size)
+{
+    return UIPC__RING_HDR_SIZE + 2 * ring_size;
+}
+
+/* Takes side's lock (F_OFD_SETLK, write lock): 0, or -EBUSY when another
+ * open file description holds it. */
+static int side_lock(int fd, unsigned side)
+{
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET,
+                       .l_start = SIDE_LOCK_OFF(side), .l_len = 1};
+    if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
+        return 0;
+    return errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
+}
+
+/* 1 when another open file description holds side's lock, 0 when nobody. */
+static int side_held(int fd, unsigned side)
+{
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET,
+                       .l_start = SIDE_LOCK_OFF(side), .l_len = 1};
+    if (fcntl(fd, F_OFD_GETLK, &fl) < 0)
+        return -errno;
+    return fl.l_type != F_UNLCK;
+}
+
+/* A new open file description of fd's file (its own locks). */
+static int reopen_fd(int fd, int oflags)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    int r = open(path, oflags | O_CLOEXEC);
+    return r < 0 ? -errno : r;
+}
+
+/*
+ * Reads the header with pread (no mapping yet, so a short or foreign file
+ * cannot fault) and validates the geometry against the file size.
+ */
+static int read_geometry(int fd, uint64_t file_size, struct uipc__ring_hdr *g)
+{
+    if (file_size < UIPC__RING_HDR_SIZE)
+        return -EBADMSG;
+    ssize_t n = pread(fd, g, offsetof(struct uipc__ring_hdr, side), 0);
+    if (n < 0)
+        return -errno;
+    if ((size_t)n < offsetof(struct uipc__ring_hdr, side) || g->magic != UIPC__RING_MAGIC)
+        return -EBADMSG;
+    if (g->version != UIPC__RING_VERSION)
+        return -EPROTO;
+    uint64_t rs = g->ring_size;
+    if (g->hdr_size != UIPC__RING_HDR_SIZE || g->flags != 0 || rs < UIPC__RING_MIN_SIZE ||
+        rs > UIPC__RING_MAX_SIZE || (rs & (rs - 1)) || g->max_msg == 0 ||
+        g->max_msg > rs - UIPC__RING_REC_HDR || g->total_size != total_size(rs) ||
+        file_size < g->total_size)
+        return -EBADMSG;
+    return 0;
+}
+
+static void random_id(uint8_t id[16])
+{
+    if (getrandom(id, 16, GRND_NONBLOCK) == 16)
+        return;
+    /* No entropy yet (early boot): unique enough for a doorbell name. */
+    uint64_t a = (uint64_t)uipc__now_ns(), b = (uint64_t)getpid() << 32 ^ (uintptr_t)id;
+    memcpy(id, &a, 8);
+    memcpy(id + 8, &b, 8);
+}
+
+/* Sizes a new file and writes its header (magic last). */
+static int format_fd(int fd, const struct uipc__ring_params *p)
+{
+    uint64_t total = total_size(p->ring_size);
+    /* Reserve the memory now: running out later would be SIGBUS. */
+    int r = posix_fallocate(fd, 0, (off_t)total);
+    if (r == EOPNOTSUPP || r == EINVAL)
+        r = ftruncate(fd, (off_t)total) < 0 ? errno : 0;
+    if (r)
+        return -r;
+    struct uipc__ring_hdr *h =
+        mmap(NULL, UIPC__RING_HDR_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (h == MAP_FAILED)
+        return -errno;
+    h->version = UIPC__RING_VERSION;
+    h->hdr_size = UIPC__RING_HDR_SIZE;
+    h->ring_size = p->ring_size;
+    h->max_msg = p->max_msg;
+    h->total_size = total;
+    h->flags = 0;
+    random_id(h->id);
+    __atomic_store_n(&h->magic, UIPC__RING_MAGIC, __ATOMIC_RELEASE);
+    munmap(h, UIPC__RING_HDR_SIZE);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Endpoints                                                           */
+/* ------------------------------------------------------------------ */
+
+static void wake_consumer(struct uipc__ring_ep *ep, uint32_t bits);
+
+void uipc__ring_ep_init(struct uipc__ring_ep *ep)
+{
+    memset(ep, 0, sizeof *ep);
+    ep->lock_fd = ep->bell_fd = ep->tx_fd = ep->pidfd = -1;
+    uipc__pollset_init(&ep->ps);
+}
+
+/* How many pause instructions make SPIN_BACKOFF_NS on this CPU (a pause
+ * takes ~10 ns on some, ~30-140 cycles on others). */
+static unsigned backoff_pauses(void)
+{
+    int64_t best = INT64_MAX;
+    for (int round = 0; round < 3; round++) {
+        int64_t t0 = uipc__now_ns();
+        for (int i = 0; i < 64; i++)
+            uipc__cpu_relax();
+        int64_t t = uipc__now_ns() - t0;
+        if (t < best)
+            best = t;
+    }
+    int64_t n = best > 0 ? SPIN_BACKOFF_NS * 64 / best : 32;
+    return n < 1 ? 1 : n > 32 ? 32 : (unsigned)n;
+}
+
+static void ep_configure(struct uipc__ring_ep *ep, const struct uipc__ring_params *p)
+{
+    /* Spinning on the only CPU only delays the peer we wait for. */
+    ep->spin_max_ns = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? p->spin_ns : 0;
+    ep->spin_ns = ep->spin_max_ns;
+    if (ep->spin_max_ns)
+        ep->backoff_pauses = backoff_pauses();
+}
+
+/*
+ * Takes side of the ring file fd: locks it (-EBUSY if held), validates and
+ * maps the file, marks the side open.  p (may be NULL) must agree with the
+ * file's geometry when it gave a size or maxmsg.  fresh: the side must
+ * never have been used (a shm: channel connects once).  named: the
+ * doorbells are abstract sockets (else the caller sets up a socketpair).
+ * The caller keeps (and closes) fd either way.
+ */
+static int ep_attach(struct uipc__ring_ep *ep, int fd, unsigned side,
+                     const struct uipc__ring_params *p, bool fresh, bool named)
+{
+    struct stat st;
+    struct uipc__ring_hdr g;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    if (!S_ISREG(st.st_mode))
+        return -EBADMSG;
+    /* The lock gets an open file description of its own: the mapping
+     * holds a reference to the one it was made from, which would keep the
+     * lock alive after close() until munmap(). */
+    int lock_fd = reopen_fd(fd, O_RDWR);
+    if (lock_fd < 0)
+        return lock_fd;
+    int r = side_lock(lock_fd, side);
+    if (r == 0 && fstat(fd, &st) < 0) /* the size, now that we hold the side */
+        r = -errno;
+    if (r == 0)
+        r = read_geometry(fd, (uint64_t)st.st_size, &g);
+    if (r == 0 && p &&
+        ((p->size_given && p->ring_size != g.ring_size) ||
+         (p->maxmsg_given && p->max_msg != g.max_msg)))
+        r = -EINVAL;
+    unsigned char *map = MAP_FAILED;
+    if (r == 0 &&
+        (map = mmap(NULL, g.total_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED)
+        r = -errno;
+    if (r < 0) {
+        uipc__close_fd(lock_fd);
+        return r;
+    }
+    struct uipc__ring_hdr *h = (struct uipc__ring_hdr *)map;
+    struct uipc__ring_side *me = &h->side[side];
+    uint32_t state = atomic_load(&me->state);
+    unsigned char *data = map + UIPC__RING_HDR_SIZE;
+    r = uipc__ring_bind(&ep->tx, &h->ctl[side], data + side * g.ring_size, g.ring_size,
+                        g.max_msg, true);
+    if (r == 0)
+        r = uipc__ring_bind(&ep->rx, &h->ctl[1 - side], data + (1 - side) * g.ring_size,
+                            g.ring_size, g.max_msg, false);
+    if (r == 0 && (state & 3u) > UIPC__SIDE_CLOSED)
+        r = -EBADMSG;
+    if (r == 0 && fresh && state != UIPC__SIDE_FREE)
+        r = -EBUSY;
+    if (r < 0) {
+        munmap(map, g.total_size);
+        uipc__close_fd(lock_fd);
+        return r;
+    }
+    ep->map = map;
+    ep->map_len = g.total_size;
+    ep->hdr = h;
+    ep->side = side;
+    ep->max_msg = g.max_msg;
+    ep->dev = st.st_dev;
+    ep->ino = st.st_ino;
+    memcpy(ep->id, g.id, sizeof ep->id);
+    ep->lock_fd = lock_fd;
+    ep->named = named;
+    ep->my_state = ((state >> 2) + 1) << 2 | UIPC__SIDE_OPEN;
+    atomic_store(&me->pid, (uint32_t)getpid());
+    atomic_store(&me->state, ep->my_state);
+    /* A peer that polls for us learns of our arrival (and watches our
+     * pidfd from then on) at its next wake-up. */
+    if (atomic_load(&ep->tx.ctl->cons_wait))
+        wake_consumer(ep, atomic_exchange(&ep->tx.ctl->cons_wait, 0));
+    return 0;
+}
+
+/* A formatted ring file with no name yet (O_TMPFILE), or under a temporary
+ * name in tmp when the file system lacks O_TMPFILE. */
+static int make_file(int dirfd, const struct uipc__ring_params *p, char *tmp, size_t tmpcap)
+{
+    tmp[0] = '\0';
+    int fd = openat(dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+        for (int i = 0; i < 100 && fd < 0; i++) {
+            uint32_t rnd;
+            if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != sizeof rnd)
+                rnd = (uint32_t)uipc__now_ns();
+            snprintf(tmp, tmpcap, ".uipc-tmp-%d-%08x", (int)getpid(), rnd);
+            fd = openat(dirfd, tmp, O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0600);
+            if (fd < 0 && errno != EEXIST)
+                break;
+        }
+    }
+    if (fd < 0) {
+        tmp[0] = '\0';
+        return -errno;
+    }
+    int r = fchmod(fd, p->mode) < 0 ? -errno : format_fd(fd, p);
+    if (r < 0) {
+        if (tmp[0])
+            unlinkat(dirfd, tmp, 0);
+        tmp[0] = '\0';
+        uipc__close_fd(fd);
+        return r;
+    }
+    return fd;
+}
+
+/* Gives the new file its name; linkat never follows or replaces what is
+ * there: -EEXIST if anything (a symlink included) already has the name. */
+static int publish_name(int dirfd, int fd, const char *tmp, const char *name)
+{
+    int r;
+    if (tmp[0]) {
+        r = linkat(dirfd, tmp, dirfd, name, 0);
+    } else {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        r = linkat(AT_FDCWD, path, dirfd, name, AT_SYMLINK_FOLLOW);
+    }
+    return r < 0 ? -errno : 0;
+}
+
+/* Opens an existing ring file without following a link or blocking on a
+ * FIFO someone planted there. */
+static int open_existing(int dirfd, const char *name)
+{
+    int fd = openat(dirfd, name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
+/*
+ * Removes name when it is a ring whose owner (persistent: either side) is
+ * gone.  The lock taken while checking keeps a concurrent creator from
+ * judging the same file stale; the inode check makes sure the name still
+ * refers to the file we judged.
+ */
+static int remove_stale(int dirfd, const char *name, bool persistent)
+{
+    int fd = open_existing(dirfd, name);
+    if (fd < 0)
+        return fd;
+    struct stat st, now;
+    struct uipc__ring_hdr g;
+    int r = fstat(fd, &st) < 0 ? -errno : 0;
+    if (r == 0 && !S_ISREG(st.st_mode))
+        r = -EBADMSG;
+    if (r == 0) {
+        r = read_geometry(fd, (uint64_t)st.st_size, &g);
+        if (r == -EPROTO)
+            r = 0; /* another layout version: still ours to judge */
+    }
+    if (r == 0)
+        r = side_lock(fd, 0);
+    if (r == 0 && persistent)
+        r = side_lock(fd, 1);
+    if (r == -EBUSY)
+        r = -EADDRINUSE;
+    if (r == 0 && (fstatat(dirfd, name, &now, AT_SYMLINK_NOFOLLOW) < 0 ||
+                   now.st_dev != st.st_dev || now.st_ino != st.st_ino))
+        r = -EAGAIN; /* replaced meanwhile: judge again */
+    if (r == 0 && unlinkat(dirfd, name, 0) < 0)
+        r = -errno;
+    uipc__close_fd(fd);
+    return r;
+}
+
+/*
+ * A persistent ring outlives its sessions: a peer that had already closed
+ * or died when we opened has not come yet, as far as we are concerned (the
+ * contract: operations wait for the peer).  Only a peer seen during our
+ * session can be gone.  (On shm: a dead owner never comes back, so there
+ * it counts as gone.)
+ */
+static void note_absent_peer(struct uipc__ring_ep *ep)
+{
+    unsigned peer = 1 - ep->side;
+    uint32_t s = atomic_load(&ep->hdr->side[peer].state);
+    if ((s & 3u) == UIPC__SIDE_CLOSED ||
+        ((s & 3u) == UIPC__SIDE_OPEN && side_held(ep->lock_fd, peer) == 0)) {
+        ep->absent_known = true;
+        ep->absent_state = s;
+    }
+}
+
+static int attach_existing(struct uipc__ring_ep *ep, int dirfd, const char *name,
+                           const struct uipc__ring_params *p, unsigned side, bool persistent)
+{
+    int fd = open_existing(dirfd, name);
+    if (fd < 0)
+        return fd;
+    int r = ep_attach(ep, fd, side, p, !persistent && side == 1, true);
+    uipc__close_fd(fd);
+    if (r < 0)
+        return side == 0 && r == -EBUSY ? -EADDRINUSE : r;
+    ep->persistent = persistent;
+    if (persistent)
+        note_absent_peer(ep);
+    ep_configure(ep, p);
+    return 0;
+}
+
+int uipc__ring_open_at(struct uipc__ring_ep *ep, int dirfd, const char *name,
+                       const struct uipc__ring_params *p, int flags, bool persistent)
+{
+    uipc__ring_ep_init(ep);
+    if (!(flags & UIPC_CREATE))
+        return attach_existing(ep, dirfd, name, p, 1, persistent);
+
+    char tmp[64];
+    int r = -EEXIST;
+    for (int round = 0; round < 8; round++) {
+        /* A persistent ring is reopened with its messages. */
+        if (persistent && !(flags & UIPC_EXCL)) {
+            r = attach_existing(ep, dirfd, name, p, 0, true);
+            if (r != -ENOENT)
+                return r;
+        }
+        int fd = make_file(dirfd, p, tmp, sizeof tmp);
+        if (fd < 0)
+            return fd;
+        /* Lock side 0 before the name exists: nobody ever sees it stale. */
+        r = ep_attach(ep, fd, 0, NULL, false, true);
+        if (r == 0)
+            r = publish_name(dirfd, fd, tmp, name);
+        if (tmp[0])
+            unlinkat(dirfd, tmp, 0);
+        uipc__close_fd(fd);
+        if (r == 0) {
+            ep->persistent = persistent;
+            ep_configure(ep, p);
+            return 0;
+        }
+        if (ep->map)
+            munmap(ep->map, ep->map_len);
+        uipc__close_fd(ep->lock_fd);
+        uipc__ring_ep_init(ep);
+        if (r != -EEXIST || (flags & UIPC_EXCL))
+            return r;
+        if (!persistent) {
+            r = remove_stale(dirfd, name, false);
+            if (r == -EBADMSG)
+                return -EEXIST; /* not a ring: not ours to replace */
+            if (r < 0 && r != -ENOENT && r != -EAGAIN)
+                return r;
+        }
+    }
+    return r == -EAGAIN || r == -ENOENT ? -EADDRINUSE : r;
+}
+
+int uipc__ring_unlink_at(int dirfd, const char *name, bool persistent)
+{
+    int r = -EAGAIN;
+    for (int round = 0; round < 8 && r == -EAGAIN; round++)
+        r = remove_stale(dirfd, name, persistent);
+    return r;
+}
+
+int uipc__ring_pair(struct uipc__ring_ep *a, struct uipc__ring_ep *b,
+                    const struct uipc__ring_params *p)
+{
+    int sv[2] = {-1, -1};
+    uipc__ring_ep_init(a);
+    uipc__ring_ep_init(b);
+    int mfd = memfd_create("uipc-shm", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (mfd < 0)
+        return -errno;
+    int r = format_fd(mfd, p);
+    /* Sealed: nobody can shrink the file under a mapping (SIGBUS). */
+    if (r == 0 && fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+        r = -errno;
+    if (r == 0 && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0)
+        r = -errno;
+    if (r == 0)
+        r = ep_attach(a, mfd, 0, NULL, false, false);
+    if (r == 0)
+        r = ep_attach(b, mfd, 1, NULL, false, false);
+    uipc__close_fd(mfd);
+    if (r < 0) {
+        uipc__close_fd(sv[0]);
+        uipc__close_fd(sv[1]);
+        uipc__ring_ep_close(a);
+        uipc__ring_ep_close(b);
+        return r;
+    }
+    a->bell_fd = sv[0];
+    b->bell_fd = sv[1];
+    ep_configure(a, p);
+    ep_configure(b, p);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Doorbell                                                            */
+/* ------------------------------------------------------------------ */
+
+/* "\0uipc-bell-<id in hex>-<side>": an abstract socket name, gone with the
+ * socket, so a killed poller leaves nothing behind. */
+static socklen_t bell_addr(const struct uipc__ring_ep *ep, unsigned side, struct sockaddr_un *a)
+{
+    static const char hex[] = "0123456789abcdef";
+    char name[64] = "uipc-bell-";
+    size_t n = strlen(name);
+    for (size_t i = 0; i < sizeof ep->id; i++) {
+        name[n++] = hex[ep->id[i] >> 4];
+        name[n++] = hex[ep->id[i] & 15];
+    }
+    name[n++] = '-';
+    name[n++] = (char)('0' + side);
+    memset(a, 0, sizeof *a);
+    a->sun_family = AF_UNIX;
+    memcpy(a->sun_path + 1, name, n);
+    return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+}
+
+/* Makes the peer's poll descriptor readable.  Never blocks or raises SIGPIPE. */
+static void ring_peer(struct uipc__ring_ep *ep)
+{
+    static const char one = 1;
+    if (!ep->named) {
+        if (ep->bell_fd >= 0)
+            (void)send(ep->bell_fd, &one, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+        return;
+    }
+    if (ep->tx_fd < 0)
+        ep->tx_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (ep->tx_fd < 0)
+        return;
+    struct sockaddr_un a;
+    socklen_t n = bell_addr(ep, 1 - ep->side, &a);
+    /* No listener (the peer does not poll) or a full queue (it is already
+     * readable): either way there is nothing more to do. */
+    (void)sendto(ep->tx_fd, &one, 1, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&a, n);
+}
+
+static void wake_consumer(struct uipc__ring_ep *ep, uint32_t bits)
+{
+    if (bits & UIPC__RING_SLEEPING)
+        uipc__futex_wake(&ep->tx.ctl->cons_wait, INT_MAX);
+    if (bits & UIPC__RING_PARKED)
+        ring_peer(ep);
+}
+
+static void wake_producer(struct uipc__ring_ep *ep, uint32_t bits)
+{
+    if (bits & UIPC__RING_SLEEPING)
+        uipc__futex_wake(&ep->rx.ctl->prod_wait, INT_MAX);
+}
+
+static void drain(int fd)
+{
+    char buf[256];
+    while (recv(fd, buf, sizeof buf, MSG_DONTWAIT) > 0)
+        ;
+}
+
+/* Named rings: keep the peer's pidfd in the poll set so that its death
+ * wakes a poller (a socketpair gives the same through hang-up). */
+static void watch_peer_pid(struct uipc__ring_ep *ep)
+{
+    uint32_t pid = atomic_load_explicit(&ep->hdr->side[1 - ep->side].pid, memory_order_relaxed);
+    if (pid == 0 || pid > INT_MAX || (pid_t)pid == ep->pidfd_pid)
+        return;
+    if (ep->pidfd >= 0) {
+        uipc__pollset_del(&ep->ps, ep->pidfd);
+        uipc__close_fd(ep->pidfd);
+        ep->pidfd = -1;
+    }
+    ep->pidfd_pid = (pid_t)pid;
+#ifdef SYS_pidfd_open
+    ep->pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+#endif
+    if (ep->pidfd >= 0 && uipc__pollset_add(&ep->ps, ep->pidfd) < 0) {
+        uipc__close_fd(ep->pidfd);
+        ep->pidfd = -1;
+    }
+}
+
+static int peer_gone(struct uipc__ring_ep *ep, bool full);
+
+/*
+ * The receiver polls and found nothing: drain the doorbell and announce
+ * PARKED, then look again.  Whatever arrives after PARKED is visible rings
+ * the bell; whatever arrived before is seen by the second look, which then
+ * keeps the poll descriptor readable itself.
+ */
+static bool poll_rearm(struct uipc__ring_ep *ep)
+{
+    uipc__pollset_signal(&ep->ps, false);
+    drain(ep->bell_fd);
+    if (ep->named)
+        watch_peer_pid(ep);
+    atomic_fetch_or(&ep->rx.ctl->cons_wait, UIPC__RING_PARKED);
+    if (uipc__ring_readable(&ep->rx) || peer_gone(ep, false) || ep->broken) {
+        uipc__pollset_signal(&ep->ps, true);
+        return true;
+    }
+    return false;
+}
+
+int uipc__ring_pollfd(struct uipc__ring_ep *ep)
+{
+    if (ep->ps.epfd >= 0)
+        return ep->ps.epfd;
+    int r = uipc__pollset_create(&ep->ps);
+    if (r < 0)
+        return r;
+    if (ep->named) {
+        struct sockaddr_un a;
+        socklen_t n = bell_addr(ep, ep->side, &a);
+        int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (s < 0 || bind(s, (struct sockaddr *)&a, n) < 0) {
+            r = -errno;
+            uipc__close_fd(s);
+            goto fail;
+        }
+        ep->bell_fd = s;
+    }
+    r = uipc__pollset_add(&ep->ps, ep->bell_fd);
+    if (r < 0)
+        goto fail;
+    ep->polling = true;
+    poll_rearm(ep);
+    return ep->ps.epfd;
+fail:
+    if (ep->named) {
+        uipc__close_fd(ep->bell_fd);
+        ep->bell_fd = -1;
+    }
+    uipc__pollset_release(&ep->ps);
+    return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* Waiting                                                             */
+/* ------------------------------------------------------------------ */
+
+/*
+ * 1 when the peer closed or died, 0 while it is alive or has not come yet,
+ * -EBADMSG for a state word that cannot be.  Reading the state word is
+ * cheap (its line changes only at open and close); full also tests the
+ * peer's lock, a system call, for a peer killed without closing.
+ */
+static int peer_gone(struct uipc__ring_ep *ep, bool full)
+{
+    uint32_t s = atomic_load(&ep->hdr->side[1 - ep->side].state);
+    if (ep->absent_known && s == ep->absent_state)
+        return 0; /* a persistent ring's previous peer: we wait for the next */
+    if (ep->dead_known && s == ep->dead_state)
+        return 1;
+    switch (s & 3u) {
+    case UIPC__SIDE_FREE:
+        return 0;
+    case UIPC__SIDE_CLOSED:
+        return 1;
+    case UIPC__SIDE_OPEN:
+        if (!full || side_held(ep->lock_fd, 1 - ep->side) != 0)
+            return 0;
+        ep->dead_known = true;
+        ep->dead_state = s;
+        return 1;
+    default:
+        return ep->broken = -EBADMSG;
+    }
+}
+
+enum wait_for { WAIT_DATA, WAIT_SPACE };
+
+static bool ready(struct uipc__ring_ep *ep, enum wait_for what, size_t len)
+{
+    return what == WAIT_DATA ? uipc__ring_readable(&ep->rx) : uipc__ring_writable(&ep->tx, len);
+}
+
+/*
+ * Spins up to the adaptive budget: back to the full ?spin= after a spin
+ * that paid off, halved (down to 1/16) after one that did not, so a side
+ * whose peer is slow stops burning CPU for nothing.
+ *
+ * It starts by leaving the ring alone for SPIN_BACKOFF_NS.  A consumer that
+ * has caught up would otherwise keep pulling the very line the producer is
+ * writing next, and the producer's commit barrier would wait for that line
+ * every time: the producer slows down, the consumer stays caught up, and
+ * streaming settles at one cache-line round trip per message.  Backing off
+ * about one line transfer lets the producer get ahead, after which lines
+ * move in batches (64 B streaming: ~13 -> ~19 M msg/s here).  A ping-pong
+ * loses nothing: no answer can come that soon after a wait begins.
+ */
+static bool spin(struct uipc__ring_ep *ep, enum wait_for what, size_t len,
+                 const struct uipc__deadline *dl)
+{
+    int64_t budget = ep->spin_ns, left = uipc__deadline_left_ns(dl);
+    if (budget <= 0)
+        return false;
+    if (left >= 0 && left < budget)
+        budget = left;
+    int64_t start = uipc__now_ns();
+    for (unsigned k = 0; k < ep->backoff_pauses; k++)
+        uipc__cpu_relax();
+    for (unsigned i = 1;; i++) {
+        if (ready(ep, what, len)) {
+            ep->spin_ns = ep->spin_max_ns;
+            return true;
+        }
+        uipc__cpu_relax();
+        if ((i & 63) == 0 && uipc__now_ns() - start >= budget)
+            break;
+    }
+    ep->spin_ns /= 2;
+    if (ep->spin_ns < ep->spin_max_ns / 16)
+        ep->spin_ns = ep->spin_max_ns / 16;
+    return false;
+}
+
+/*
+ * peer_gone as this side sees it: on a persistent ring the file keeps what
+ * is sent for the next receiver, so only receiving cares that the peer left.
+ */
+static int peer_gone_for(struct uipc__ring_ep *ep, enum wait_for what, bool full)
+{
+    int g = peer_gone(ep, full);
+    if (g > 0 && what == WAIT_SPACE && ep->persistent)
+        return 0;
+    return g < 0 ? g : g ? -EPIPE : 0;
+}
+
+/*
+ * Waits until ready(what) may hold: 0, -EPIPE (peer gone), -EBADMSG, or the
+ * deadline's error.  Spurious returns of 0 are fine: callers retry.
+ */
+static int ep_wait(struct uipc__ring_ep *ep, enum wait_for what, size_t len,
+                   const struct uipc__deadline *dl)
+{
+    _Atomic uint32_t *word = what == WAIT_DATA ? &ep->rx.ctl->cons_wait : &ep->tx.ctl->prod_wait;
+    int g = peer_gone_for(ep, what, false);
+    if (g)
+        return g;
+    if (dl->timeout_ms == 0) {
+        if (what == WAIT_DATA && ep->polling && poll_rearm(ep) && ready(ep, what, len))
+            return 0;
+        int64_t now = uipc__now_ns();
+        if (ep->polling || now >= ep->next_check_ns) {
+            ep->next_check_ns = now + POLL_CHECK_NS;
+            g = peer_gone_for(ep, what, true);
+            if (g)
+                return g;
+        }
+        return -EAGAIN;
+    }
+    if (spin(ep, what, len, dl))
+        return 0;
+    int64_t next_full = uipc__now_ns() + SLICE_NS;
+    for (;;) {
+        uint32_t v = atomic_fetch_or(word, UIPC__RING_SLEEPING) | UIPC__RING_SLEEPING;
+        if (ready(ep, what, len)) {
+            atomic_fetch_and(word, ~UIPC__RING_SLEEPING);
+            return 0;
+        }
+        int64_t now = uipc__now_ns();
+        bool full = now >= next_full;
+        if (full)
+            next_full = now + SLICE_NS;
+        g = peer_gone_for(ep, what, full);
+        if (g) {
+            atomic_fetch_and(word, ~UIPC__RING_SLEEPING);
+            return g;
+        }
+        int r = uipc__futex_wait(word, v, dl, SLICE_NS);
+        if (r < 0) {
+            atomic_fetch_and(word, ~UIPC__RING_SLEEPING);
+            return ready(ep, what, len) ? 0 : r;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Message operations                                                  */
+/* ------------------------------------------------------------------ */
+
+int uipc__ring_send_reserve(struct uipc__ring_ep *ep, void **buf, size_t len,
+                            const struct uipc__deadline *dl)
+{
+    if (ep->broken)
+        return ep->broken;
+    if (ep->reserved)
+        return -EBUSY;
+    for (;;) {
+        int g = peer_gone_for(ep, WAIT_SPACE, false);
+        if (g)
+            return g;
+        uint32_t bits;
+        int r = uipc__ring_reserve(&ep->tx, len, buf, &bits);
+        if (bits)
+            wake_consumer(ep, bits);
+        if (r == 0) {
+            ep->reserved = true;
+            ep->reserved_len = len;
+            return 0;
+        }
+        if (r != -EAGAIN)
+            return r == -EBADMSG ? (ep->broken = r) : r;
+        r = ep_wait(ep, WAIT_SPACE, len, dl);
+        if (r < 0)
+            return r;
+    }
+}
+
+int uipc__ring_send_commit(struct uipc__ring_ep *ep, size_t len)
+{
+    if (!ep->reserved || len > ep->reserved_len)
+        return -EINVAL;
+    ep->reserved = false;
+    uint32_t bits = uipc__ring_commit(&ep->tx, len);
+    if (bits)
+        wake_consumer(ep, bits);
+    return 0;
+}
+
+ssize_t uipc__ring_send(struct uipc__ring_ep *ep, const void *msg, size_t len,
+                        const struct uipc__deadline *dl)
+{
+    void *buf;
+    int r = uipc__ring_send_reserve(ep, &buf, len, dl);
+    if (r < 0)
+        return r;
+    memcpy(buf, msg, len);
+    uipc__ring_send_commit(ep, len);
+    return (ssize_t)len;
+}
+
+/* One look at the ring: a message, -EAGAIN, or -EBADMSG (sticky). */
+static ssize_t peek_once(struct uipc__ring_ep *ep, const void **buf)
+{
+    uint32_t bits;
+    ssize_t n = uipc__ring_peek(&ep->rx, buf, &bits);
+    if (bits)
+        wake_producer(ep, bits);
+    if (n < 0 && n != -EAGAIN)
+        ep->broken = (int)n;
+    return n;
+}
+
+ssize_t uipc__ring_recv_peek(struct uipc__ring_ep *ep, const void **buf,
+                             const struct uipc__deadline *dl)
+{
+    if (ep->broken)
+        return ep->broken;
+    for (;;) {
+        ssize_t n = peek_once(ep, buf);
+        if (n != -EAGAIN) {
+            ep->peeked = n >= 0;
+            return n;
+        }
+        int r = ep_wait(ep, WAIT_DATA, 0, dl);
+        if (r == -EPIPE) {
+            /* The peer's last messages come before its end: drain first. */
+            n = peek_once(ep, buf);
+            ep->peeked = n >= 0;
+            return n == -EAGAIN ? -EPIPE : n;
+        }
+        if (r < 0)
+            return r;
+    }
+}
+
+int uipc__ring_recv_release(struct uipc__ring_ep *ep)
+{
+    if (!ep->peeked)
+        return -EINVAL;
+    ep->peeked = false;
+    uint32_t bits = uipc__ring_release(&ep->rx);
+    if (bits)
+        wake_producer(ep, bits);
+    return 0;
+}
+
+ssize_t uipc__ring_recv(struct uipc__ring_ep *ep, void *buf, size_t cap,
+                        const struct uipc__deadline *dl)
+{
+    const void *msg;
+    ssize_t n = uipc__ring_recv_peek(ep, &msg, dl);
+    if (n < 0)
+        return n;
+    if ((size_t)n > cap) {
+        ep->peeked = false; /* stays queued: the next peek finds it again */
+        return -EMSGSIZE;
+    }
+    memcpy(buf, msg, (size_t)n);
+    uipc__ring_recv_release(ep);
+    return n;
+}
+
+/* ------------------------------------------------------------------ */
+/* Closing                                                             */
+/* ------------------------------------------------------------------ */
+
+bool uipc__ring_ep_close(struct uipc__ring_ep *ep)
+{
+    bool last = false;
+    if (ep->lock_fd >= 0) {
+        /* Our lock outlives our descriptor only if another process still
+         * holds this open file description (a fork child that uses it). */
+        int probe = reopen_fd(ep->lock_fd, O_RDWR);
+        uipc__close_fd(ep->lock_fd);
+        if (probe >= 0) {
+            last = side_held(probe, ep->side) == 0;
+            uipc__close_fd(probe);
+        }
+    }
+    if (last && ep->hdr) {
+        uint32_t open_state = ep->my_state;
+        atomic_compare_exchange_strong(&ep->hdr->side[ep->side].state, &open_state,
+                                       (ep->my_state & ~3u) | UIPC__SIDE_CLOSED);
+        /* Wake the peer wherever it waits: it sees CLOSED at once. */
+        atomic_exchange(&ep->tx.ctl->cons_wait, 0);
+        uipc__futex_wake(&ep->tx.ctl->cons_wait, INT_MAX);
+        atomic_exchange(&ep->rx.ctl->prod_wait, 0);
+        uipc__futex_wake(&ep->rx.ctl->prod_wait, INT_MAX);
+        ring_peer(ep);
+    }
+    uipc__pollset_release(&ep->ps);
+    uipc__close_fd(ep->bell_fd);
+    uipc__close_fd(ep->tx_fd);
+    uipc__close_fd(ep->pidfd);
+    if (ep->map)
+        munmap(ep->map, ep->map_len);
+    uipc__ring_ep_init(ep);
+    return last;
+}
