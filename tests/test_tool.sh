@@ -1,0 +1,239 @@
+#!/usr/bin/env bash
+# Tests of the uipc(1) tool, driving the real binary: round trips between
+# two uipc processes on every transport built in (text and binary-safe
+# --raw), `ls` seeing a channel live, gone, and stale after SIGKILL, `rm`
+# removing it, bad URIs and flags, and the structure of `bench --json`.
+# Usage: test_tool.sh PATH/TO/uipc      (ctest passes $<TARGET_FILE:uipc_tool>)
+set -u
+U=${1:?usage: test_tool.sh PATH/TO/uipc}
+T=$(mktemp -d /tmp/uipc-tool-test.XXXXXX)
+TAG="uipc-tt-$$"
+PASS=0
+FAIL=0
+BG=()
+
+cleanup() {
+    for p in "${BG[@]}"; do kill -9 "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    rm -f /dev/shm/"$TAG"* 2>/dev/null
+    for u in "mq:///$TAG-mq" "mq:///$TAG-ls" "$SYSV_URI" "$SYSV_LS"; do "$U" rm --force "$u" >/dev/null 2>&1; done
+    rm -rf "$T"
+}
+trap cleanup EXIT
+
+ok() { PASS=$((PASS + 1)); }
+bad() { FAIL=$((FAIL + 1)); echo "FAIL: $*" >&2; }
+check() { # check DESCRIPTION COMMAND...
+    local what=$1; shift
+    if "$@"; then ok; else bad "$what"; fi
+}
+
+free_port() {
+    if command -v python3 >/dev/null; then
+        python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.'"$1"'); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+    else
+        echo $((20000 + ($$ * 7 + RANDOM) % 30000))
+    fi
+}
+
+built_in() { # the library knows the scheme: anything but "Unknown URI scheme"
+    ! "$U" recv --timeout 0 "$1:" 2>&1 | grep -q "Unknown URI scheme"
+}
+
+SYSV_KEY=$(printf '0x75%06x' $(( ($$ * 2) & 0xffffff )))
+SYSV_LS=$(printf 'sysvmq://0x75%06x' $(( ($$ * 2 + 1) & 0xffffff )))
+SYSV_URI="sysvmq://$SYSV_KEY"
+
+uri_for() { # uri_for SCHEME SUFFIX
+    case $1 in
+    fifo) echo "fifo://$T/$2-fifo" ;;
+    unix) echo "unix://$T/$2-sock" ;;
+    tcp) echo "tcp://127.0.0.1:$(free_port SOCK_STREAM)" ;;
+    udp) echo "udp://127.0.0.1:$(free_port SOCK_DGRAM)" ;;
+    shm) echo "shm://$TAG-$2" ;;
+    mmap) echo "mmap://$T/$2-ring?size=64K" ;;
+    mq) echo "mq:///$TAG-$2" ;;
+    sysvmq) if [ "$2" = ls ]; then echo "$SYSV_LS"; else echo "$SYSV_URI"; fi ;;
+    file) echo "file://$T/$2-spool" ;;
+    esac
+}
+
+SCHEMES=""
+for s in fifo unix tcp udp shm mmap mq sysvmq file; do
+    if built_in "$s"; then SCHEMES="$SCHEMES $s"; else echo "skip: $s: not built in" >&2; fi
+done
+echo "transports built in:$SCHEMES" >&2
+
+# ---- version and help ----
+check "--version prints the library version" sh -c "'$U' --version | grep -q '[0-9]\.[0-9]*\.[0-9]'"
+for c in send recv ls rm bench; do
+    check "$c --help exits 0 and prints usage" sh -c "'$U' $c --help | grep -q 'usage: uipc $c'"
+done
+
+# ---- round trips between two uipc processes, text and --raw ----
+python3 -c 'import sys; sys.stdout.buffer.write(bytes(range(256)) * 4)' > "$T/bin" 2>/dev/null ||
+    printf "$(for i in $(seq 0 255); do printf '\\\\%03o' "$i"; done)" > "$T/bin"
+check "binary input has all 256 byte values" test "$(od -An -v -tu1 "$T/bin" | tr -s ' ' '\n' | grep . | sort -u | wc -l | tr -d ' ')" = 256
+
+for s in $SCHEMES; do
+    for mode in text raw; do
+        uri=$(uri_for "$s" "rt$mode")
+        if [ $mode = text ]; then
+            "$U" recv --create --timeout 10000 -n 3 "$uri" > "$T/out" 2> "$T/err" &
+        else
+            "$U" recv --create --raw --timeout 10000 -n 1 "$uri" > "$T/out" 2> "$T/err" &
+        fi
+        rp=$!
+        BG+=("$rp")
+        # udp has nothing to wait for: give the receiver a moment to bind.
+        [ "$s" = udp ] && sleep 0.3
+        if [ $mode = text ]; then
+            printf 'one\ntwo words\n\n' | "$U" send --wait --timeout 10000 "$uri" 2> "$T/serr"
+        else
+            "$U" send --raw --wait --timeout 10000 "$uri" < "$T/bin" 2> "$T/serr"
+        fi
+        src=$?
+        wait "$rp"
+        rrc=$?
+        check "$s $mode: send exits 0 ($(cat "$T/serr"))" test $src = 0
+        check "$s $mode: recv exits 0 ($(cat "$T/err"))" test $rrc = 0
+        if [ $mode = text ]; then
+            check "$s text: three messages arrive in order" test "$(cat "$T/out")" = "$(printf 'one\ntwo words\n')"
+        else
+            check "$s raw: all 256 byte values arrive intact" cmp -s "$T/bin" "$T/out"
+        fi
+    done
+done
+"$U" send pipe: x 2> "$T/err"
+check "pipe: send fails" test $? -ne 0
+check "pipe: the message names the URI and the reason" grep -q '^uipc send: pipe:: Not supported' "$T/err"
+
+# Arguments as messages, and end of stream: recv without -n exits 0 when the sender closes.
+uri=$(uri_for unix args)
+"$U" recv --create --timeout 10000 "$uri" > "$T/out" &
+rp=$!; BG+=("$rp")
+"$U" send --wait --timeout 10000 "$uri" alpha beta -- -gamma
+check "send with MSG arguments exits 0" test $? = 0
+wait "$rp"
+check "recv exits 0 at end of stream" test $? = 0
+check "arguments arrive as messages" test "$(cat "$T/out")" = "$(printf 'alpha\nbeta\n-gamma\n')"
+
+# ---- ls and rm: live, closed, stale after SIGKILL, removed ----
+listed() { # listed URI STATE
+    "$U" ls --dir "$T" | awk -v u="$1" -v s="$2" '$NF == u && $3 == s { f = 1 } END { exit !f }'
+}
+absent() {
+    ! "$U" ls --dir "$T" | awk -v u="$1" '$NF == u { f = 1 } END { exit !f }'
+}
+wait_for() { # wait_for COMMAND...: up to 5 s
+    for _ in $(seq 50); do "$@" && return 0; sleep 0.1; done
+    return 1
+}
+for s in $SCHEMES; do
+    case $s in tcp | udp | file | mmap) continue ;; esac # nothing to list, or persistent
+    if [ "$s" = mq ] && [ ! -d /dev/mqueue ] && [ "$(id -u)" != 0 ]; then
+        echo "skip: ls mq: /dev/mqueue is not mounted and only root can list queues" >&2
+        continue
+    fi
+    uri=$(uri_for "$s" ls)
+    bare=${uri%%\?*}
+    "$U" recv --create --timeout 20000 -n 1 "$uri" > /dev/null &
+    rp=$!; BG+=("$rp")
+    check "ls shows $s live while open" wait_for listed "$bare" live
+    # Live mq owners are seen from their token alone (size "-"); stale ones need the queues listed.
+    token_only=0
+    "$U" ls | awk -v u="$bare" '$NF == u && $4 == "-" { f = 1 } END { exit !f }' && token_only=1
+    check "ls shows the owner pid for $s" sh -c "'$U' ls --dir '$T' | awk -v u='$bare' '\$NF == u { print \$2 }' | grep -qx '$rp'"
+    "$U" rm "$bare" 2> "$T/err"
+    check "rm refuses a live $s" test $? -ne 0
+    check "rm's refusal names the owner" grep -q "in use by pid $rp" "$T/err"
+    check "the refused $s is still there" listed "$bare" live
+    "$U" send --timeout 5000 "$uri" bye
+    wait "$rp"
+    check "ls no longer shows $s after its owner closed" wait_for absent "$bare"
+
+    if [ "$s" = mq ] && [ "$token_only" = 1 ]; then
+        echo "skip: ls mq stale: the queues cannot be listed here (no /dev/mqueue, no private mount)" >&2
+        continue
+    fi
+    "$U" recv --create --timeout 20000 -n 1 "$uri" > /dev/null &
+    rp=$!; BG+=("$rp")
+    wait_for listed "$bare" live
+    kill -9 "$rp"; wait "$rp" 2>/dev/null
+    check "ls shows $s stale after SIGKILL" wait_for listed "$bare" stale
+    check "ls --stale lists it" sh -c "'$U' ls --stale --dir '$T' | grep -q ' stale .* $bare\$'"
+    "$U" rm "$bare"
+    check "rm removes the stale $s" test $? = 0
+    check "ls no longer shows $s after rm" absent "$bare"
+    "$U" rm "$bare" 2> "$T/err"
+    check "rm of a missing $s fails" test $? -ne 0
+done
+check "rm removed the fifo files" test ! -e "$T/ls-fifo.c2s" -a ! -e "$T/ls-fifo.s2c"
+check "rm removed the socket file" test ! -e "$T/ls-sock"
+
+# ---- bad URIs and flags: non-zero, one line naming the problem, nothing left ----
+one_line_fail() { # one_line_fail EXPECTED_RC PATTERN COMMAND...
+    local rc=$1 pat=$2; shift 2
+    "$@" > "$T/out" 2> "$T/err" < /dev/null
+    local got=$?
+    if [ "$got" != "$rc" ]; then bad "$* exited $got, wanted $rc"; return; fi
+    if [ "$(wc -l < "$T/err")" != 1 ]; then bad "$*: wanted one line, got: $(cat "$T/err")"; return; fi
+    if ! grep -q -- "$pat" "$T/err"; then bad "$*: message '$(cat "$T/err")' lacks '$pat'"; return; fi
+    ok
+}
+before=$(ls -A "$T" | wc -l)
+one_line_fail 1 "bogus: Invalid argument" "$U" send bogus hi
+one_line_fail 1 "nosuch://x: Unknown URI scheme" "$U" send nosuch://x hi
+one_line_fail 1 "Invalid argument" "$U" recv --create "unix://$T/q?frob=1" -n 1
+one_line_fail 1 "Invalid argument" "$U" recv --create "fifo://$T/q?maxmsg=lots" -n 1
+one_line_fail 1 "Invalid argument" "$U" send --create "shm://$TAG-bad?size=banana" hi
+one_line_fail 1 "No such rendezvous" "$U" recv --timeout 100 "fifo://$T/nobody" -n 1
+one_line_fail 1 "No such rendezvous" "$U" send "unix://$T/nobody" hi
+one_line_fail 1 "Timed out" "$U" recv --create --timeout 200 "fifo://$T/lonely" -n 1
+one_line_fail 2 "unknown option '--frobnicate'" "$U" send --frobnicate "fifo://$T/x" hi
+one_line_fail 2 "missing URI" "$U" recv
+one_line_fail 2 "--count" "$U" recv -n 0 "fifo://$T/x"
+one_line_fail 2 "--timeout" "$U" send --timeout soon "fifo://$T/x" hi
+one_line_fail 2 "--excl needs --create" "$U" send --excl "fifo://$T/x" hi
+one_line_fail 2 "--raw reads standard input" "$U" send --raw "fifo://$T/x" hi
+one_line_fail 2 "unexpected argument" "$U" recv "fifo://$T/x" extra
+one_line_fail 2 "unknown command" "$U" frobnicate
+one_line_fail 2 "--sizes" "$U" bench --sizes 0
+one_line_fail 2 "--sizes" "$U" bench --sizes 64,lots
+one_line_fail 2 "--json and --csv" "$U" bench --json --csv
+one_line_fail 1 "Unknown URI scheme" "$U" bench nosuch://x
+one_line_fail 2 "--dir" "$U" ls --dir relative/path
+one_line_fail 2 "missing URI" "$U" rm
+check "bad input left nothing in the directory" test "$(ls -A "$T" | wc -l)" = "$before"
+check "bad input left nothing in /dev/shm" test ! -e "/dev/shm/$TAG-bad"
+
+# ---- bench: structure of --json (and --svg), not speed ----
+UIPC_BENCH_TINY=1 "$U" bench --quick --json --svg "$T/bench.svg" > "$T/bench.json" 2> "$T/bench.err"
+check "bench --json exits 0 ($(tail -3 "$T/bench.err"))" test $? = 0
+if command -v python3 > /dev/null; then
+    check "bench --json is valid JSON" python3 -m json.tool "$T/bench.json" > /dev/null
+    for s in $SCHEMES pipe; do
+        check "bench --json has a row for uipc $s" python3 -c "
+import json, sys
+rows = json.load(open('$T/bench.json'))['rows']
+r = [x for x in rows if x['name'] == 'uipc $s']
+sys.exit(0 if r and set(r[0]) >= {'size', 'latency_ns', 'msgs_per_s', 'mb_per_s', 'ratio_best'} else 1)"
+    done
+    for s in "raw pipe" "raw unix" "raw tcp" "shm floor" "memcpy"; do
+        check "bench --json has a row for $s" python3 -c "
+import json, sys
+sys.exit(0 if any(x['name'] == '$s' for x in json.load(open('$T/bench.json'))['rows']) else 1)"
+    done
+    check "bench rows measured pipe latency" python3 -c "
+import json, sys
+r = [x for x in json.load(open('$T/bench.json'))['rows'] if x['name'] == 'uipc pipe'][0]
+sys.exit(0 if r['latency_ns']['p50'] and r['latency_ns']['p50'] > 0 else 1)"
+else
+    echo "skip: python3 not found: JSON not validated" >&2
+    check "bench --json looks like JSON" grep -q '"rows": \[' "$T/bench.json"
+fi
+check "bench --svg wrote an SVG document" sh -c "head -c 200 '$T/bench.svg' | grep -q '<svg' && tail -1 '$T/bench.svg' | grep -q '</svg>'"
+check "bench printed progress on stderr" grep -q "round 1/1" "$T/bench.err"
+
+echo "$PASS passed, $FAIL failed"
+[ "$FAIL" = 0 ]

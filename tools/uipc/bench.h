@@ -1,0 +1,105 @@
+/*
+ * uipc bench internals: a "case" is one way of moving messages between two
+ * processes (a libuipc URI, a raw kernel mechanism, a peer library), seen
+ * through the same five operations so that bench.c measures them all with
+ * the same loops.  bench_uipc.c, bench_raw.c and bench_peers.c each add
+ * their cases; svg.c draws the results.
+ *
+ * The life of one measurement unit (one case, one message size, one round):
+ * the orchestrator forks a driver (pinned to the first CPU), which calls
+ * prepare, forks the echo process (pinned to the second CPU), and both call
+ * open for their side: the side that creates the rendezvous first, then the
+ * other, told through a control pipe.  The driver then runs ping-pong and
+ * streaming loops while the echo answers, and reports one bench_result.
+ */
+#ifndef UIPC_BENCH_H
+#define UIPC_BENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <uipc/uipc.h>
+
+#define BENCH_MAX_CASES 40
+#define BENCH_MAX_SIZES 8
+
+enum bench_group { GROUP_UIPC, GROUP_RAW, GROUP_PEER };
+
+struct bench_link {
+    const struct bench_case *bc;
+    size_t size;           /* the message size of this unit */
+    int side;              /* 0 driver, 1 echo */
+    char tmpdir[256];      /* private directory for path rendezvous */
+    char name[64];         /* unique name for kernel namespaces */
+    int port;              /* a free loopback port, when the case wants one */
+    unsigned seq;          /* the unit's number in this run */
+    char uri[1024];
+    int timeout_ms;        /* no single send or receive waits longer */
+    int fd[4];
+    void *ptr[4];
+    size_t len[2];
+    uipc_channel *ch[2];
+    char note[96];         /* why the unit was skipped */
+};
+
+struct bench_case {
+    char name[64];         /* row label: "uipc unix", "raw pipe", "zmq ipc" */
+    enum bench_group group;
+    const char *raw;       /* uipc: name of its raw counterpart row, or NULL */
+    char uri_fmt[512];     /* uipc: URI with {tmp} {name} {port} {size} {ring} {depth} {key} */
+    bool pair;             /* uipc: uipc_pair before fork */
+    bool echo_first;       /* the echo side creates the rendezvous */
+    bool lossy;            /* may drop messages when streaming (udp) */
+    /* Driver, before the echo is forked: what both sides inherit.  0 or -errno
+     * (-ENOTSUP etc. skip the unit with link->note). */
+    int (*prepare)(struct bench_link *l);
+    /* Each side after the fork. */
+    int (*open)(struct bench_link *l);
+    /* One message of len bytes; 0 or -errno. */
+    int (*send)(struct bench_link *l, const void *buf, size_t len);
+    /* One message of exactly len bytes into buf; 0 or -errno. */
+    int (*recv)(struct bench_link *l, void *buf, size_t len);
+    void (*close)(struct bench_link *l);
+    /* A case measured in one process (memcpy): ns per operation on size bytes. */
+    double (*local)(size_t size, double seconds);
+};
+
+struct bench_result {
+    bool lat_ok, thr_ok;
+    double p50, p99, p999, max; /* one-way, ns */
+    double msgs, mbps;          /* messages/s and MB/s (10^6 bytes) */
+    long iters, count;
+    char note[96];
+};
+
+/* Adders: each appends its cases to list (at most BENCH_MAX_CASES). */
+void bench_add_uipc_defaults(struct bench_case *list, size_t *n);
+int bench_add_uipc_uri(struct bench_case *list, size_t *n, const char *uri);
+void bench_add_raw(struct bench_case *list, size_t *n);
+void bench_add_peers(struct bench_case *list, size_t *n);
+
+/* 0, or -EMSGSIZE with l->note set when size exceeds a kernel limit of the
+ * mechanism (fs.mqueue.msgsize_max, kernel.msgmax, a UDP datagram). */
+int bench_kernel_limit(struct bench_link *l, const char *scheme);
+/* Substitutes {tmp} {name} ... in fmt for this link into out. */
+void bench_expand(const struct bench_link *l, const char *fmt, char *out, size_t cap);
+/* A free TCP or UDP port on 127.0.0.1, or -errno. */
+int bench_free_port(int type);
+/* Monotonic time in ns. */
+double bench_now_ns(void);
+
+/* One row of output: a case at one size, medians over the rounds. */
+struct bench_row {
+    const struct bench_case *bc;
+    size_t size;
+    struct bench_result r;
+    double ratio_best;        /* p50 / the fastest p50 at this size */
+    double ratio_raw_lat;     /* p50 / raw counterpart's p50; 0 if none */
+    double ratio_raw_thr;     /* msgs / raw counterpart's msgs; 0 if none */
+};
+
+int bench_write_svg(const char *path, const struct bench_row *rows, size_t nrows,
+                    const size_t *sizes, size_t nsizes, const char *subtitle);
+
+#endif /* UIPC_BENCH_H */
