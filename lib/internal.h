@@ -127,6 +127,14 @@ void uipc__close_fd(int fd);
  * ftruncate where the file system cannot reserve.
  */
 int uipc__fd_allocate(int fd, uint64_t size);
+/*
+ * Binds the abstract UNIX socket name prefix+name (prefix#hash when that is
+ * too long) as a liveness token: the kernel frees it when its last
+ * descriptor closes, crash included, so -EADDRINUSE means a live holder.
+ * Returns the socket, which the holder keeps open.  uipc ls reads these
+ * names from /proc/net/unix.
+ */
+int uipc__token_bind(const char *prefix, const char *name);
 /* 1 if the process exists (kill 0, EPERM counts as alive), 0 if not. */
 int uipc__pid_alive(pid_t pid);
 

@@ -140,33 +140,10 @@ static int mq_names(const struct uipc__uri *u, char *c2s, char *s2c)
     return 0;
 }
 
-/*
- * Binds the abstract socket name that marks a live owner.  The kernel
- * releases it when the last descriptor closes, including on a crash, so a
- * name that cannot be bound means an owner is alive.  Long queue names are
- * hashed to fit sun_path.
- */
+/* The abstract socket name that marks a live owner (uipc__token_bind). */
 static int token_bind(const char *name)
 {
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    size_t max = sizeof a.sun_path - 1;
-    int n = snprintf(a.sun_path + 1, max, "uipc-mq%s", name);
-    if (n < 0 || (size_t)n >= max) {
-        uint64_t h = 1469598103934665603ull; /* FNV-1a */
-        for (const char *p = name; *p; p++)
-            h = (h ^ (unsigned char)*p) * 1099511628211ull;
-        n = snprintf(a.sun_path + 1, max, "uipc-mq#%016llx", (unsigned long long)h);
-    }
-    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
-    if (bind(fd, (struct sockaddr *)&a, len) < 0) {
-        int err = errno == EADDRINUSE ? -EADDRINUSE : -errno;
-        uipc__close_fd(fd);
-        return err;
-    }
-    return fd;
+    return uipc__token_bind("uipc-mq", name);
 }
 
 /* mq_open that reports -errno and marks new queues with *created. */

@@ -144,18 +144,9 @@ static int resolve_key(const struct uipc__uri *u, key_t *key)
 /* Binds the abstract socket name that marks a live owner of key. */
 static int token_bind(key_t key)
 {
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    int n = snprintf(a.sun_path + 1, sizeof a.sun_path - 1, "uipc-sysvmq:%08x", (unsigned)key);
-    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
-    if (bind(fd, (struct sockaddr *)&a, len) < 0) {
-        int err = -errno;
-        uipc__close_fd(fd);
-        return err;
-    }
-    return fd;
+    char hex[16];
+    snprintf(hex, sizeof hex, "%08x", (unsigned)key);
+    return uipc__token_bind("uipc-sysvmq:", hex);
 }
 
 /* EINVAL from a call on a queue we had: the queue is gone. */
