@@ -119,7 +119,10 @@ static int space(struct uipc__ring *r, uint64_t need)
     if (r->size - (r->pos - r->tail) >= need)
         return 1;
     uint64_t tail = atomic_load(&r->ctl->tail);
-    if (r->pos - tail > r->size || (tail & UIPC__REC_TAG_MASK))
+    /* A consumer only moves its tail forward, and never past what was
+     * committed: a tail outside [cached tail, pos] is a hostile peer's (one
+     * that moved back would let a later commit overwrite unread records). */
+    if (tail - r->tail > r->pos - r->tail || (tail & UIPC__REC_TAG_MASK))
         return -EBADMSG;
     r->tail = tail;
     return r->size - (r->pos - tail) >= need;

@@ -141,7 +141,8 @@ static inline uint64_t uipc__ring_rec_size(uint64_t len)
  */
 int uipc__ring_reserve(struct uipc__ring *r, size_t len, void **buf, uint32_t *cons_bits);
 uint32_t uipc__ring_commit(struct uipc__ring *r, size_t len);
-/* True when a reserve of len would succeed now (reloads the tail if needed). */
+/* True when a reserve of len would succeed now or make progress (publish a
+ * skip record first); reloads the tail if needed.  A wait condition. */
 bool uipc__ring_writable(struct uipc__ring *r, size_t len);
 
 /*
