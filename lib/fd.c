@@ -11,14 +11,6 @@
 
 #include "internal.h"
 
-int uipc__set_nonblock(int fd)
-{
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-        return -errno;
-    return 0;
-}
-
 void uipc__close_fd(int fd)
 {
     if (fd < 0)
@@ -34,13 +26,6 @@ int uipc__fd_allocate(int fd, uint64_t size)
     if (r == EOPNOTSUPP || r == EINVAL)
         r = ftruncate(fd, (off_t)size) < 0 ? errno : 0;
     return -r;
-}
-
-int uipc__pid_alive(pid_t pid)
-{
-    if (pid <= 0)
-        return 0;
-    return kill(pid, 0) == 0 || errno == EPERM;
 }
 
 int uipc__token_bind(const char *prefix, const char *name)

@@ -117,7 +117,6 @@ extern const struct uipc_transport *const uipc__transports[];
 extern const size_t uipc__ntransports;
 
 /* fd.c: small descriptor helpers shared by the transports. */
-int uipc__set_nonblock(int fd);
 /* close() that keeps errno and ignores EINTR (Linux always releases). */
 void uipc__close_fd(int fd);
 /*
@@ -135,7 +134,5 @@ int uipc__fd_allocate(int fd, uint64_t size);
  * names from /proc/net/unix.
  */
 int uipc__token_bind(const char *prefix, const char *name);
-/* 1 if the process exists (kill 0, EPERM counts as alive), 0 if not. */
-int uipc__pid_alive(pid_t pid);
 
 #endif /* UIPC_INTERNAL_H */
