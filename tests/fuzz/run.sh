@@ -24,6 +24,8 @@ CC=$CC cmake -S "$top" -B "$build" -DUIPC_FUZZ=ON -DUIPC_BUILD_TESTS=OFF \
     -DUIPC_BUILD_EXAMPLES=OFF -DUIPC_BUILD_TOOLS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 harnesses="fuzz_uri fuzz_framing"
 grep -q "lib/ring.c" "$top/CMakeLists.txt" && harnesses="$harnesses fuzz_ring"
+grep -q "lib/transport/file.c" "$top/CMakeLists.txt" && grep -q "lib/transport/mmap.c" "$top/CMakeLists.txt" &&
+    harnesses="$harnesses fuzz_recovery"
 # shellcheck disable=SC2086
 if ! cmake --build "$build" -j"$jobs" --target $harnesses >"$build/build.log" 2>&1; then
     cat "$build/build.log"
@@ -39,6 +41,7 @@ for h in $harnesses; do
     case $h in
         fuzz_framing) maxlen=70000 ;;   # larger than the 64 KiB receive buffer
         fuzz_ring) maxlen=70000 ;;
+        fuzz_recovery) maxlen=70000 ;; # a spool or a ring file of a few pages, and more
         *) maxlen=8300 ;;               # twice the longest URI accepted, and a bit
     esac
     rc=0
