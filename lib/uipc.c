@@ -59,7 +59,7 @@ UIPC_API int uipc_open(uipc_channel **out, const char *uri, int flags)
         ((flags & UIPC_EXCL) && !(flags & UIPC_CREATE)))
         return -EINVAL;
     struct uipc__uri *u;
-    const struct uipc_transport *tp;
+    const struct uipc_transport *tp = NULL;
     int r = resolve(uri, &u, &tp);
     if (r < 0)
         return r;
@@ -88,7 +88,7 @@ UIPC_API int uipc_pair(const char *uri, uipc_channel **a, uipc_channel **b)
     if (!uri || !a || !b)
         return -EINVAL;
     struct uipc__uri *u;
-    const struct uipc_transport *tp;
+    const struct uipc_transport *tp = NULL;
     int r = resolve(uri, &u, &tp);
     if (r < 0)
         return r;
@@ -184,7 +184,7 @@ UIPC_API int uipc_close(uipc_channel *ch)
 UIPC_API int uipc_unlink(const char *uri)
 {
     struct uipc__uri *u;
-    const struct uipc_transport *tp;
+    const struct uipc_transport *tp = NULL;
     int r = resolve(uri, &u, &tp);
     if (r < 0)
         return r;
@@ -226,7 +226,7 @@ UIPC_API int uipc_listen(uipc_listener **out, const char *uri, int flags)
     if (!out || !uri || (flags & ~(UIPC_CREATE | UIPC_EXCL)))
         return -EINVAL;
     struct uipc__uri *u;
-    const struct uipc_transport *tp;
+    const struct uipc_transport *tp = NULL;
     int r = resolve(uri, &u, &tp);
     if (r < 0)
         return r;

@@ -464,9 +464,9 @@ static void scan_shm(struct scan *s)
 static void found_mq(struct scan *s, const char *name, const struct stat *st, long long qsize)
 {
     char token[URI_MAX];
-    snprintf(token, sizeof token, "@uipc-mq/%s.c2s", name);
+    snprintf(token, sizeof token, "@uipc-mq/%.255s.c2s", name); /* a file name: NAME_MAX */
     struct entry *e = add_entry(s, "mq");
-    snprintf(e->uri, sizeof e->uri, "mq:///%s", name);
+    snprintf(e->uri, sizeof e->uri, "mq:///%.255s", name);
     e->state = unix_bound(s, token, &e->pid) ? "live" : "stale";
     e->mode = st ? (int)(st->st_mode & 07777) : -1;
     e->size = qsize;
