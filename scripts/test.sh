@@ -25,8 +25,8 @@ run_ctest() { # run_ctest DIR CTEST-ARGS...
   ctest --test-dir "$out/$dir" --output-on-failure -j"$jobs" "$@" || status=1
 }
 
-step "build and test (gcc, -Werror)"
-build plain -DCMAKE_BUILD_TYPE=RelWithDebInfo
+step "build and test (gcc, Release as scripts/setup.sh builds, -Werror)"
+build plain -DCMAKE_BUILD_TYPE=Release
 run_ctest plain
 
 step "AddressSanitizer + UndefinedBehaviorSanitizer"
