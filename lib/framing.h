@@ -5,7 +5,8 @@
  * Wire format: a 4-byte little-endian length, then that many bytes.
  *
  * Receiving reads as much as the kernel has (up to a 64 KiB buffer) and
- * hands out whole messages; a message larger than the caller's buffer gives
+ * hands out whole messages (after a large message it reads only the next
+ * header, so that a large body is read straight into the caller's buffer); a message larger than the caller's buffer gives
  * -EMSGSIZE and stays queued.  A timeout in the middle of a message keeps
  * what arrived, so the next call continues where this one stopped: a caller
  * never sees a torn message.  End of stream inside a message is -EPIPE.
@@ -41,6 +42,8 @@
 
 #define UIPC__FRAME_HDR 4
 #define UIPC__FRAME_RBUF (64u << 10)
+/* Messages from this size on are read straight into the caller's buffer. */
+#define UIPC__FRAME_DIRECT (16u << 10)
 /* How long a close waits for the peer to take the rest of a sent message. */
 #define UIPC__CLOSE_FLUSH_MS 1000
 
@@ -70,6 +73,8 @@ struct uipc__framer {
     int guard;             /* pipes: an unread reader of the write pipe (see above) */
     bool sock;             /* send()/recv() with MSG_NOSIGNAL instead of write()/read() */
     bool eof;              /* the peer's end of stream was read */
+    bool large;            /* the last message was >= UIPC__FRAME_DIRECT */
+    bool nbfd;             /* no RWF_NOWAIT on pipes: O_NONBLOCK descriptors instead */
     bool hup;              /* pipes: the read pipe hung up while we sent: peer gone */
     int broken;            /* sticky error (-EBADMSG on a garbage header) */
 
@@ -88,8 +93,14 @@ struct uipc__framer {
     struct uipc__pollset ps;
 };
 
-/* Sets up a framer on already non-blocking descriptors (either may be -1). */
+/*
+ * Sets up a framer on rfd and wfd (either may be -1 until attached).  The
+ * framer makes its descriptors blocking and chooses per call whether to
+ * wait (framing.c explains why).
+ */
 void uipc__framer_init(struct uipc__framer *f, int rfd, int wfd, bool sock);
+/* Gives a framer set up without them its descriptors (an accepted peer). */
+void uipc__framer_attach(struct uipc__framer *f, int rfd, int wfd);
 /*
  * For pipes: takes over guard, a read end of the pipe wfd writes to, and
  * enlarges both pipes (best effort) so that a message and its header fit.

@@ -274,7 +274,7 @@ static int accept_one(int lfd, const struct uipc__sockspec *s, const struct uipc
 
 static void attach_fd(struct uipc__sock_channel *c, int fd)
 {
-    c->f.rfd = c->f.wfd = fd;
+    uipc__framer_attach(&c->f, fd, fd);
     uipc__pollset_add(&c->f.ps, fd);
 }
 
@@ -377,7 +377,9 @@ static ssize_t seq_recv(struct uipc__sock_channel *c, void *buf, size_t cap,
         unsigned char tag;
         struct iovec v[2] = {{&tag, 1}, {buf, cap}};
         struct msghdr m = {.msg_iov = v, .msg_iovlen = 2};
-        ssize_t n = recvmsg(c->f.rfd, &m, MSG_DONTWAIT | MSG_TRUNC | peek);
+        /* Blocking when it may wait forever, as the framer does (framing.c). */
+        int wait = dl->timeout_ms < 0 ? 0 : MSG_DONTWAIT;
+        ssize_t n = recvmsg(c->f.rfd, &m, wait | MSG_TRUNC | peek);
         if (n > 0 && (size_t)n - 1 > cap) {
             if (peek)
                 return -EMSGSIZE;
