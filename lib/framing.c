@@ -146,14 +146,50 @@ static ssize_t raw_writev(struct uipc__framer *f, const struct iovec *iov, int n
     return sendmsg(f->wfd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
+/*
+ * A socket can also wait in the kernel with a bound: SO_RCVTIMEO.  Setting
+ * it costs a system call, so it is set to half of what is left of the
+ * deadline and kept while later deadlines leave at least that much: a
+ * caller that always passes the same timeout sets it once.  A receive that
+ * times out early (after half) returns to the caller's poll for the rest.
+ * f->rcvtimeo_ns is the value set, 0 for none (forever).
+ */
+static ssize_t sock_recv_timed(struct uipc__framer *f, void *buf, size_t len,
+                               const struct uipc__deadline *dl)
+{
+    int64_t set = 0; /* forever */
+    if (dl->timeout_ms >= 0) {
+        int64_t left = uipc__deadline_left_ns(dl);
+        if (left < 2000) {
+            errno = EAGAIN; /* too little left to park: the caller's wait reports it */
+            return -1;
+        }
+        set = f->rcvtimeo_ns && f->rcvtimeo_ns <= left ? f->rcvtimeo_ns : left / 2;
+    }
+    if (set != f->rcvtimeo_ns) {
+        int64_t us = (set + 999) / 1000;
+        struct timeval tv = {.tv_sec = us / 1000000, .tv_usec = us % 1000000};
+        if (setsockopt(f->rfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0)
+            return -1;
+        f->rcvtimeo_ns = set;
+    }
+    return recv(f->rfd, buf, len, 0);
+}
+
 /* One read: blocking when the caller may wait forever and nothing else
  * (a send backlog) needs watching, else without waiting. */
 static ssize_t raw_read(struct uipc__framer *f, void *buf, size_t len,
                         const struct uipc__deadline *dl)
 {
     bool block = dl->timeout_ms < 0 && !f->tx;
-    if (f->sock)
-        return recv(f->rfd, buf, len, block ? 0 : MSG_DONTWAIT);
+    if (f->sock) {
+        if (block && !f->rcvtimeo_ns)
+            return recv(f->rfd, buf, len, 0);
+        ssize_t n = recv(f->rfd, buf, len, MSG_DONTWAIT);
+        if (n >= 0 || errno != EAGAIN || f->tx || dl->timeout_ms == 0)
+            return n;
+        return sock_recv_timed(f, buf, len, dl);
+    }
     if (block || f->nbfd)
         return read(f->rfd, buf, len);
     struct iovec v = {buf, len};
