@@ -33,25 +33,6 @@
 static char qname[128];
 static char uri[256];
 
-static unsigned long proc_value(const char *path)
-{
-    FILE *f = fopen(path, "re");
-    unsigned long v = 0;
-    if (f) {
-        if (fscanf(f, "%lu", &v) != 1)
-            v = 0;
-        fclose(f);
-    }
-    return v;
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Runs after every test, also a failed one: nothing is left behind. */
 static pid_t child = -1;
 
@@ -91,8 +72,8 @@ static void test_roundtrip(void **state)
     assert_int_equal(uipc_open(&own, uri, UIPC_CREATE), 0);
     assert_int_equal(uipc_open(&att, uri, 0), 0);
     assert_string_equal(uipc_scheme(own), "mq");
-    unsigned long dflt = proc_value("/proc/sys/fs/mqueue/msgsize_default");
-    unsigned long max = proc_value("/proc/sys/fs/mqueue/msgsize_max");
+    unsigned long dflt = tu_proc_value("/proc/sys/fs/mqueue/msgsize_default");
+    unsigned long max = tu_proc_value("/proc/sys/fs/mqueue/msgsize_max");
     assert_int_equal(uipc_max_msg(own), dflt < max ? dflt : max);
 
     char buf[16384];
@@ -130,8 +111,8 @@ static void test_priorities(void **state)
     uipc_channel *own, *att;
     assert_int_equal(uipc_open(&own, uri, UIPC_CREATE), 0);
     assert_int_equal(uipc_open(&att, uri, 0), 0);
-    unsigned long depth = proc_value("/proc/sys/fs/mqueue/msg_default");
-    unsigned long dmax = proc_value("/proc/sys/fs/mqueue/msg_max");
+    unsigned long depth = tu_proc_value("/proc/sys/fs/mqueue/msg_default");
+    unsigned long dmax = tu_proc_value("/proc/sys/fs/mqueue/msg_max");
     if (depth == 0 || depth > dmax)
         depth = dmax ? dmax : 10;
     unsigned seed = 12345;
@@ -230,16 +211,16 @@ static void test_timeouts(void **state)
     assert_int_equal(uipc_open(&att, uri, 0), 0);
     char buf[16];
     assert_int_equal(uipc_recv(own, buf, sizeof buf, 0), -EAGAIN);
-    int64_t t0 = now_ms();
+    int64_t t0 = tu_now_ms();
     assert_int_equal(uipc_recv(own, buf, sizeof buf, 100), -ETIMEDOUT);
-    assert_true(now_ms() - t0 >= 99);
+    assert_true(tu_now_ms() - t0 >= 99);
     /* A full queue: the sender times out too. */
     assert_int_equal(uipc_send(att, "a", 1, 0), 1);
     assert_int_equal(uipc_send(att, "b", 1, 0), 1);
     assert_int_equal(uipc_send(att, "c", 1, 0), -EAGAIN);
-    t0 = now_ms();
+    t0 = tu_now_ms();
     assert_int_equal(uipc_send(att, "c", 1, 50), -ETIMEDOUT);
-    assert_true(now_ms() - t0 >= 49);
+    assert_true(tu_now_ms() - t0 >= 49);
 
     /* Signals every 5 ms without SA_RESTART: the wait resumes, no -EINTR. */
     struct sigaction sa = {.sa_handler = on_alarm}, old;
@@ -247,14 +228,14 @@ static void test_timeouts(void **state)
     sigaction(SIGALRM, &sa, &old);
     struct itimerval it = {{0, 5000}, {0, 5000}}, off = {{0, 0}, {0, 0}};
     setitimer(ITIMER_REAL, &it, NULL);
-    t0 = now_ms();
+    t0 = tu_now_ms();
     ssize_t r = uipc_send(att, "c", 1, 150);
-    int64_t send_ms = now_ms() - t0;
+    int64_t send_ms = tu_now_ms() - t0;
     assert_int_equal(uipc_recv(own, buf, sizeof buf, 0), 1);
     assert_int_equal(uipc_recv(own, buf, sizeof buf, 0), 1);
-    t0 = now_ms();
+    t0 = tu_now_ms();
     ssize_t r2 = uipc_recv(own, buf, sizeof buf, 150);
-    int64_t recv_ms = now_ms() - t0;
+    int64_t recv_ms = tu_now_ms() - t0;
     setitimer(ITIMER_REAL, &off, NULL);
     sigaction(SIGALRM, &old, NULL);
     assert_int_equal(r, -ETIMEDOUT);
@@ -493,8 +474,8 @@ static void test_bad_input(void **state)
 {
     (void)state;
     int fds = tu_count_fds();
-    unsigned long msg_max = proc_value("/proc/sys/fs/mqueue/msg_max");
-    unsigned long size_max = proc_value("/proc/sys/fs/mqueue/msgsize_max");
+    unsigned long msg_max = tu_proc_value("/proc/sys/fs/mqueue/msg_max");
+    unsigned long size_max = tu_proc_value("/proc/sys/fs/mqueue/msgsize_max");
     char q[64];
     uipc_channel *ch = NULL;
     tu_name(q, sizeof q, "uipc-mq-bad-");

@@ -29,25 +29,6 @@
 static char uri[256];
 static key_t key;
 
-static unsigned long proc_value(const char *path)
-{
-    FILE *f = fopen(path, "re");
-    unsigned long v = 0;
-    if (f) {
-        if (fscanf(f, "%lu", &v) != 1)
-            v = 0;
-        fclose(f);
-    }
-    return v;
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Runs after every test, also a failed one: nothing is left behind. */
 static pid_t child = -1;
 
@@ -87,8 +68,8 @@ static void test_roundtrip(void **state)
     assert_int_equal(uipc_open(&own, uri, UIPC_CREATE), 0);
     assert_int_equal(uipc_open(&att, uri, 0), 0);
     assert_string_equal(uipc_scheme(own), "sysvmq");
-    unsigned long msgmax = proc_value("/proc/sys/kernel/msgmax");
-    unsigned long msgmnb = proc_value("/proc/sys/kernel/msgmnb");
+    unsigned long msgmax = tu_proc_value("/proc/sys/kernel/msgmax");
+    unsigned long msgmnb = tu_proc_value("/proc/sys/kernel/msgmnb");
     assert_int_equal(uipc_max_msg(own), msgmax < msgmnb ? msgmax : msgmnb);
     assert_int_equal(uipc_pollfd(own), -ENOTSUP);
     assert_int_equal(uipc_peer_cred(own, NULL, NULL, NULL), -ENOTSUP);
@@ -257,16 +238,16 @@ static void test_timeouts(void **state)
     assert_int_equal(uipc_max_msg(own), 32);
     char buf[32] = {0};
     assert_int_equal(uipc_recv(own, buf, sizeof buf, 0), -EAGAIN);
-    int64_t t0 = now_ms();
+    int64_t t0 = tu_now_ms();
     assert_int_equal(uipc_recv(own, buf, sizeof buf, 100), -ETIMEDOUT);
-    assert_true(now_ms() - t0 >= 99);
+    assert_true(tu_now_ms() - t0 >= 99);
     /* 64 bytes fill the queue (both directions share it). */
     assert_int_equal(uipc_send(att, buf, 32, 0), 32);
     assert_int_equal(uipc_send(own, buf, 32, 0), 32);
     assert_int_equal(uipc_send(att, buf, 1, 0), -EAGAIN);
-    t0 = now_ms();
+    t0 = tu_now_ms();
     assert_int_equal(uipc_send(own, buf, 1, 50), -ETIMEDOUT);
-    assert_true(now_ms() - t0 >= 49);
+    assert_true(tu_now_ms() - t0 >= 49);
     assert_int_equal(uipc_recv(own, buf, sizeof buf, 0), 32);
     assert_int_equal(uipc_recv(att, buf, sizeof buf, 0), 32);
 
@@ -276,9 +257,9 @@ static void test_timeouts(void **state)
     sigaction(SIGALRM, &sa, &old);
     struct itimerval it = {{0, 5000}, {0, 5000}}, off = {{0, 0}, {0, 0}};
     setitimer(ITIMER_REAL, &it, NULL);
-    t0 = now_ms();
+    t0 = tu_now_ms();
     ssize_t r1 = uipc_recv(own, buf, sizeof buf, 120);
-    int64_t ms = now_ms() - t0;
+    int64_t ms = tu_now_ms() - t0;
     pid_t pid = tu_fork(send_late, NULL);
     ssize_t r2 = uipc_recv(own, buf, sizeof buf, UIPC_FOREVER);
     setitimer(ITIMER_REAL, &off, NULL);
@@ -508,8 +489,8 @@ static void test_bad_input(void **state)
 {
     (void)state;
     int fds = tu_count_fds();
-    unsigned long msgmax = proc_value("/proc/sys/kernel/msgmax");
-    unsigned long msgmnb = proc_value("/proc/sys/kernel/msgmnb");
+    unsigned long msgmax = tu_proc_value("/proc/sys/kernel/msgmax");
+    unsigned long msgmnb = tu_proc_value("/proc/sys/kernel/msgmnb");
     uipc_channel *ch = NULL;
     const char *bad[] = {
         "sysvmq://12abc",     "sysvmq://0x",        "sysvmq://0",

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 void tu_name(char *buf, size_t cap, const char *prefix)
@@ -120,4 +121,23 @@ int tu_check(const void *buf, size_t len, uint64_t seq)
             return -1;
     }
     return 0;
+}
+
+int64_t tu_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+unsigned long tu_proc_value(const char *path)
+{
+    FILE *f = fopen(path, "re");
+    unsigned long v = 0;
+    if (f) {
+        if (fscanf(f, "%lu", &v) != 1)
+            v = 0;
+        fclose(f);
+    }
+    return v;
 }

@@ -22,6 +22,10 @@ int tu_free_port(int type);
 /* A fresh temporary directory under /tmp; removed by tu_rmdir_all. */
 void tu_tmpdir(char *buf, size_t cap);
 void tu_rmdir_all(const char *dir);
+/* CLOCK_MONOTONIC in milliseconds. */
+int64_t tu_now_ms(void);
+/* The unsigned number in a /proc file such as /proc/sys/fs/mqueue/msg_max; 0 if unreadable. */
+unsigned long tu_proc_value(const char *path);
 /* Fills buf with a deterministic pattern for (seq, len); tu_check verifies it. */
 void tu_fill(void *buf, size_t len, uint64_t seq);
 int tu_check(const void *buf, size_t len, uint64_t seq);
