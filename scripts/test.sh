@@ -13,8 +13,14 @@ scripts/deps.sh
 jobs=$(nproc)
 out=out
 status=0
+passed=0
+failed=0
 
 step() { printf '\n=== %s ===\n' "$*"; }
+# count CMD...: runs a step's command and tallies it.
+count() {
+  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); status=1; fi
+}
 build() { # build DIR CMAKE-ARGS...
   local dir=$1; shift
   cmake -S . -B "$out/$dir" -DUIPC_WERROR=ON "$@" >/dev/null
@@ -22,7 +28,7 @@ build() { # build DIR CMAKE-ARGS...
 }
 run_ctest() { # run_ctest DIR CTEST-ARGS...
   local dir=$1; shift
-  ctest --test-dir "$out/$dir" --output-on-failure -j"$jobs" "$@" || status=1
+  count ctest --test-dir "$out/$dir" --output-on-failure -j"$jobs" "$@"
 }
 
 step "build and test (gcc, Release as scripts/setup.sh builds, -Werror)"
@@ -40,15 +46,15 @@ TSAN_OPTIONS=halt_on_error=1 run_ctest tsan -L 'ring|sync'
 
 if [ -x "$out/plain/tests/test_conformance" ]; then
   step "Valgrind memcheck over the conformance suite"
-  UIPC_VALGRIND=1 valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
-    --trace-children=no "$out/plain/tests/test_conformance" || status=1
+  count env UIPC_VALGRIND=1 valgrind --quiet --error-exitcode=99 --leak-check=full \
+    --errors-for-leak-kinds=definite --trace-children=no "$out/plain/tests/test_conformance"
 fi
 
 if [ -x tests/fuzz/run.sh ]; then
   step "libFuzzer harnesses"
-  tests/fuzz/run.sh "${UIPC_FUZZ_SECONDS:-60}" || status=1
+  count tests/fuzz/run.sh "${UIPC_FUZZ_SECONDS:-60}"
 fi
 
 step "summary"
-if [ $status -eq 0 ]; then echo "test.sh: all steps passed"; else echo "test.sh: FAILED"; fi
+echo "steps: $passed passed, $failed failed"
 exit $status
