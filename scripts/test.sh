@@ -46,7 +46,7 @@ TSAN_OPTIONS=halt_on_error=1 run_ctest tsan -L 'ring|sync'
 
 if [ -x "$out/plain/tests/test_conformance" ]; then
   step "Valgrind memcheck over the conformance suite"
-  count env UIPC_VALGRIND=1 valgrind --quiet --error-exitcode=99 --leak-check=full \
+  count valgrind --quiet --error-exitcode=99 --leak-check=full \
     --errors-for-leak-kinds=definite --trace-children=no "$out/plain/tests/test_conformance"
 fi
 
