@@ -154,24 +154,32 @@ static ssize_t raw_writev(struct uipc__framer *f, const struct iovec *iov, int n
  * times out early (after half) returns to the caller's poll for the rest.
  * f->rcvtimeo_ns is the value set, 0 for none (forever).
  */
-static ssize_t sock_recv_timed(struct uipc__framer *f, void *buf, size_t len,
-                               const struct uipc__deadline *dl)
+int uipc__framer_arm_rcvtimeo(struct uipc__framer *f, const struct uipc__deadline *dl)
 {
     int64_t set = 0; /* forever */
     if (dl->timeout_ms >= 0) {
         int64_t left = uipc__deadline_left_ns(dl);
-        if (left < 2000) {
-            errno = EAGAIN; /* too little left to park: the caller's wait reports it */
-            return -1;
-        }
+        if (left < 2000)
+            return -EAGAIN; /* too little left to park: the caller's poll reports it */
         set = f->rcvtimeo_ns && f->rcvtimeo_ns <= left ? f->rcvtimeo_ns : left / 2;
     }
     if (set != f->rcvtimeo_ns) {
         int64_t us = (set + 999) / 1000;
         struct timeval tv = {.tv_sec = us / 1000000, .tv_usec = us % 1000000};
         if (setsockopt(f->rfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0)
-            return -1;
+            return -errno;
         f->rcvtimeo_ns = set;
+    }
+    return 0;
+}
+
+static ssize_t sock_recv_timed(struct uipc__framer *f, void *buf, size_t len,
+                               const struct uipc__deadline *dl)
+{
+    int r = uipc__framer_arm_rcvtimeo(f, dl);
+    if (r < 0) {
+        errno = -r;
+        return -1;
     }
     return recv(f->rfd, buf, len, 0);
 }

@@ -114,6 +114,13 @@ ssize_t uipc__framer_send(struct uipc__framer *f, const void *msg, size_t len,
 /* Receives one message into buf; returns its length or a negative errno. */
 ssize_t uipc__framer_recv(struct uipc__framer *f, void *buf, size_t cap,
                           const struct uipc__deadline *dl);
+/*
+ * Sockets: sets SO_RCVTIMEO on rfd so that a blocking receive returns by
+ * the deadline (or clears it for a deadline of forever).  0 when a
+ * blocking receive may follow, -EAGAIN when too little time is left.
+ * Used by the framer and by unix: seqpacket, which frames nothing.
+ */
+int uipc__framer_arm_rcvtimeo(struct uipc__framer *f, const struct uipc__deadline *dl);
 /* The stable poll descriptor (created on first call). */
 int uipc__framer_pollfd(struct uipc__framer *f);
 /* Frees buffers, closes both descriptors and the poll set. */

@@ -371,14 +371,15 @@ static ssize_t seq_recv(struct uipc__sock_channel *c, void *buf, size_t cap,
 {
     /* With room for any message we can receive directly; else peek first. */
     int peek = cap < c->base.max_msg ? MSG_PEEK : 0;
+    /* Park in recvmsg rather than poll, as the framer does (framing.c):
+     * at once when it may wait forever, else under SO_RCVTIMEO. */
+    int wait = dl->timeout_ms < 0 && !c->f.rcvtimeo_ns ? 0 : MSG_DONTWAIT;
     for (;;) {
         if (c->f.eof)
             return -EPIPE;
         unsigned char tag;
         struct iovec v[2] = {{&tag, 1}, {buf, cap}};
         struct msghdr m = {.msg_iov = v, .msg_iovlen = 2};
-        /* Blocking when it may wait forever, as the framer does (framing.c). */
-        int wait = dl->timeout_ms < 0 ? 0 : MSG_DONTWAIT;
         ssize_t n = recvmsg(c->f.rfd, &m, wait | MSG_TRUNC | peek);
         if (n > 0 && (size_t)n - 1 > cap) {
             if (peek)
@@ -399,6 +400,12 @@ static ssize_t seq_recv(struct uipc__sock_channel *c, void *buf, size_t cap,
             continue;
         if (errno != EAGAIN)
             return -errno;
+        if (wait && dl->timeout_ms != 0 && uipc__framer_arm_rcvtimeo(&c->f, dl) == 0) {
+            wait = 0;
+            continue;
+        }
+        /* Not worth parking, or SO_RCVTIMEO ran out early: poll the rest. */
+        wait = MSG_DONTWAIT;
         int r = uipc__wait_fd(c->f.rfd, POLLIN, dl);
         if (r < 0)
             return r;
