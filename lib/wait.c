@@ -92,3 +92,9 @@ int uipc__futex_wake(_Atomic uint32_t *addr, int n)
     long r = syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE, n, NULL, NULL, 0);
     return r < 0 ? -errno : (int)r;
 }
+
+void uipc__nap_ns(int64_t ns)
+{
+    struct timespec ts = ns_to_ts(ns);
+    nanosleep(&ts, NULL);
+}

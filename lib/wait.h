@@ -59,6 +59,12 @@ int uipc__futex_wait(_Atomic uint32_t *addr, uint32_t expected, const struct uip
 /* Wakes up to n waiters on addr; returns how many were woken. */
 int uipc__futex_wake(_Atomic uint32_t *addr, int n);
 
+/*
+ * Sleeps about ns nanoseconds (under a second): a step of a bounded retry
+ * loop.  A signal may end it early; the loop re-checks its own condition.
+ */
+void uipc__nap_ns(int64_t ns);
+
 /* A pause instruction for spin loops. */
 static inline void uipc__cpu_relax(void)
 {

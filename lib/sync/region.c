@@ -83,12 +83,6 @@ static int parse_region_uri(const struct uipc__uri *u, struct region_args *a)
     return r;
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {.tv_sec = 0, .tv_nsec = ms * 1000000};
-    nanosleep(&ts, NULL); /* an early return only shortens one poll step */
-}
-
 /*
  * The size of an existing object.  A size of 0 means its creator has made the
  * name but not sized it yet, so we wait briefly; an object still empty after
@@ -111,7 +105,7 @@ static int existing_size(int fd, uint64_t *size)
         }
         if (uipc__now_ns() >= until)
             return -ENOENT;
-        sleep_ms(1);
+        uipc__nap_ns(1000000); /* an early return only shortens one poll step */
     }
 }
 
@@ -174,7 +168,7 @@ static int shm_create(const char *name, const struct region_args *a, int flags)
              * again shortly.  One still empty and unlocked after ~50 ms was
              * left by a creator that died at once, and is stale. */
             uipc__close_fd(fd);
-            sleep_ms(2);
+            uipc__nap_ns(2000000);
             continue;
         }
         if (r == 0)

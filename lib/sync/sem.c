@@ -63,12 +63,6 @@ static int sem_objname(char *buf, size_t cap, const char *name)
     return 0;
 }
 
-static void sleep_1ms(void)
-{
-    struct timespec ts = {.tv_sec = 0, .tv_nsec = 1000000};
-    nanosleep(&ts, NULL);
-}
-
 static int map_shared(int fd, struct sem_shared **out)
 {
     void *p = mmap(NULL, sizeof **out, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -124,7 +118,7 @@ static int sem_attach(const char *objname, struct sem_shared **out)
         }
         if ((size_t)st.st_size >= sizeof **out || uipc__now_ns() >= until)
             break;
-        sleep_1ms();
+        uipc__nap_ns(1000000);
     }
     if (r == 0 && (size_t)st.st_size != sizeof **out)
         r = -EBADMSG;
@@ -136,7 +130,7 @@ static int sem_attach(const char *objname, struct sem_shared **out)
     struct sem_shared *sh = *out;
     while (atomic_load_explicit(&sh->magic, memory_order_acquire) == 0 &&
            uipc__now_ns() < until)
-        sleep_1ms();
+        uipc__nap_ns(1000000);
     if (atomic_load_explicit(&sh->magic, memory_order_acquire) != SEM_MAGIC ||
         sh->version != SEM_VERSION ||
         atomic_load_explicit(&sh->count, memory_order_relaxed) > SEM_VALUE_MAX) {

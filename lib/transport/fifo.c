@@ -34,7 +34,6 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "framing.h"
@@ -185,8 +184,7 @@ static int lock_peer_end(int fd)
             return 0;
         if (errno != EWOULDBLOCK || attempt == 4)
             return -1;
-        struct timespec pause = {0, 2000000};
-        nanosleep(&pause, NULL);
+        uipc__nap_ns(2000000);
     }
 }
 

@@ -247,8 +247,7 @@ static void backoff(int64_t *step_ns, const struct uipc__deadline *dl)
 {
     int64_t left = uipc__deadline_left_ns(dl);
     int64_t ns = left >= 0 && left < *step_ns ? left : *step_ns;
-    struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)ns};
-    nanosleep(&ts, NULL); /* EINTR: the caller's loop re-checks the deadline */
+    uipc__nap_ns(ns); /* EINTR: the caller's loop re-checks the deadline */
     *step_ns = *step_ns * 2 > BACKOFF_MAX_NS ? BACKOFF_MAX_NS : *step_ns * 2;
 }
 
