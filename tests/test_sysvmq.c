@@ -274,68 +274,14 @@ static void test_timeouts(void **state)
 
 /* ---- N-party: 4 producers, 3 consumers, 10^5 messages exactly once ---- */
 
-#define NPROD 4
-#define NCONS 3
-#define NMSGS 100000
-
-static unsigned char *seen;
-static uipc_channel *shared_owner;
-
-static int producer(void *arg)
-{
-    int id = (int)(intptr_t)arg;
-    uipc_channel *ch;
-    if (uipc_open(&ch, uri, 0) < 0)
-        return 1;
-    for (uint32_t i = (uint32_t)id; i < NMSGS; i += NPROD)
-        if (uipc_send(ch, &i, sizeof i, UIPC_FOREVER) != sizeof i)
-            return 2;
-    uipc_close(ch);
-    return 0;
-}
-
-static int consumer(void *arg)
-{
-    (void)arg;
-    for (;;) {
-        uint32_t i;
-        ssize_t n = uipc_recv(shared_owner, &i, sizeof i, UIPC_FOREVER);
-        if (n == 0)
-            break;
-        if (n != sizeof i || i >= NMSGS)
-            return 3;
-        __atomic_fetch_add(&seen[i], 1, __ATOMIC_RELAXED);
-    }
-    uipc_close(shared_owner);
-    return 0;
-}
-
+/* 4 producers, 3 consumers, 10^5 messages: each delivered exactly once. */
 static void test_nparty(void **state)
 {
     (void)state;
+    char err[160] = "";
     new_uri("");
-    seen = mmap(NULL, NMSGS, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    assert_true(seen != MAP_FAILED);
-    assert_int_equal(uipc_open(&shared_owner, uri, UIPC_CREATE), 0);
-    pid_t cons[NCONS], prod[NPROD];
-    for (int i = 0; i < NCONS; i++)
-        cons[i] = tu_fork(consumer, NULL);
-    for (int i = 0; i < NPROD; i++)
-        prod[i] = tu_fork(producer, (void *)(intptr_t)i);
-    for (int i = 0; i < NPROD; i++)
-        assert_int_equal(tu_wait(prod[i]), 0);
-    uipc_channel *stop;
-    assert_int_equal(uipc_open(&stop, uri, 0), 0);
-    for (int i = 0; i < NCONS; i++)
-        assert_int_equal(uipc_send(stop, NULL, 0, 20000), 0);
-    uipc_close(stop);
-    for (int i = 0; i < NCONS; i++)
-        assert_int_equal(tu_wait(cons[i]), 0);
-    for (uint32_t i = 0; i < NMSGS; i++)
-        if (seen[i] != 1)
-            fail_msg("message %u arrived %u times", i, seen[i]);
-    assert_int_equal(uipc_close(shared_owner), 0);
-    munmap(seen, NMSGS);
+    if (tu_nparty(uri, 4, 3, 100000, UIPC_FOREVER, err, sizeof err) != 0)
+        fail_msg("%s", err);
 }
 
 static void test_ftok(void **state)

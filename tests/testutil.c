@@ -2,6 +2,7 @@
  * Shared test helpers; see testutil.h.
  */
 #include "testutil.h"
+#include "uipc/uipc.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -140,4 +142,93 @@ unsigned long tu_proc_value(const char *path)
         fclose(f);
     }
     return v;
+}
+
+/* State the forked producers and consumers of tu_nparty share. */
+static struct {
+    const char *uri;
+    uipc_channel *owner;
+    unsigned char *seen; /* MAP_SHARED: how many times each number arrived */
+    uint32_t nmsgs;
+    int nprod, timeout_ms;
+} np;
+
+static int np_producer(void *arg)
+{
+    int id = (int)(intptr_t)arg;
+    uipc_channel *ch;
+    if (uipc_open(&ch, np.uri, 0) < 0)
+        return 1;
+    for (uint32_t i = (uint32_t)id; i < np.nmsgs; i += (uint32_t)np.nprod)
+        if (uipc_send(ch, &i, sizeof i, np.timeout_ms) != sizeof i)
+            return 2;
+    uipc_close(ch);
+    return 0;
+}
+
+static int np_consumer(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        uint32_t i;
+        ssize_t n = uipc_recv(np.owner, &i, sizeof i, np.timeout_ms);
+        if (n == 0)
+            break; /* the stop message */
+        if (n != sizeof i || i >= np.nmsgs)
+            return 3;
+        __atomic_fetch_add(&np.seen[i], 1, __ATOMIC_RELAXED);
+    }
+    uipc_close(np.owner); /* not the opener: removes nothing */
+    return 0;
+}
+
+int tu_nparty(const char *uri, int nprod, int ncons, uint32_t nmsgs, int timeout_ms, char *err,
+              size_t errcap)
+{
+    pid_t pids[64];
+    int r = -1, st;
+    if (nprod + ncons > 64)
+        return snprintf(err, errcap, "too many processes"), -1;
+    np.uri = uri;
+    np.nmsgs = nmsgs;
+    np.nprod = nprod;
+    np.timeout_ms = timeout_ms;
+    np.seen = mmap(NULL, nmsgs, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (np.seen == MAP_FAILED)
+        return snprintf(err, errcap, "mmap failed"), -1;
+    if ((st = uipc_open(&np.owner, uri, UIPC_CREATE)) < 0) {
+        snprintf(err, errcap, "open %s: %s", uri, uipc_strerror(st));
+        munmap(np.seen, nmsgs);
+        return -1;
+    }
+    for (int i = 0; i < ncons; i++)
+        pids[i] = tu_fork(np_consumer, NULL);
+    for (int i = 0; i < nprod; i++)
+        pids[ncons + i] = tu_fork(np_producer, (void *)(intptr_t)i);
+    for (int i = 0; i < nprod; i++)
+        if ((st = tu_wait(pids[ncons + i])) != 0)
+            snprintf(err, errcap, "producer %d exited %d", i, st);
+    uipc_channel *stop;
+    if (uipc_open(&stop, uri, 0) == 0) {
+        for (int i = 0; i < ncons; i++) /* after every number: FIFO at one priority */
+            uipc_send(stop, NULL, 0, timeout_ms);
+        uipc_close(stop);
+    }
+    for (int i = 0; i < ncons; i++)
+        if ((st = tu_wait(pids[i])) != 0)
+            snprintf(err, errcap, "consumer %d exited %d", i, st);
+    r = 0;
+    for (uint32_t i = 0; i < nmsgs && r == 0; i++)
+        if (np.seen[i] != 1) {
+            snprintf(err, errcap, "number %u arrived %u times", i, np.seen[i]);
+            r = -1;
+        }
+    if (err[0])
+        r = -1;
+    if (uipc_close(np.owner) < 0 && r == 0) {
+        snprintf(err, errcap, "owner close failed");
+        r = -1;
+    }
+    munmap(np.seen, nmsgs);
+    return r;
 }

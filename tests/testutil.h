@@ -26,6 +26,16 @@ void tu_rmdir_all(const char *dir);
 int64_t tu_now_ms(void);
 /* The unsigned number in a /proc file such as /proc/sys/fs/mqueue/msg_max; 0 if unreadable. */
 unsigned long tu_proc_value(const char *path);
+/*
+ * The N-party work queue (mq:, sysvmq:): the owner of uri (opened here with
+ * UIPC_CREATE) is shared by ncons forked consumers, nprod forked producers
+ * attach and send the numbers 0..nmsgs-1 between them, then one empty
+ * message per consumer stops them.  Returns 0 when every number arrived
+ * exactly once; else -1 with the reason in err.  timeout_ms bounds every
+ * send and receive.
+ */
+int tu_nparty(const char *uri, int nprod, int ncons, uint32_t nmsgs, int timeout_ms, char *err,
+              size_t errcap);
 /* Fills buf with a deterministic pattern for (seq, len); tu_check verifies it. */
 void tu_fill(void *buf, size_t len, uint64_t seq);
 int tu_check(const void *buf, size_t len, uint64_t seq);
