@@ -866,3 +866,26 @@ int cmd_bench(int argc, char **argv)
     free(rows);
     return status;
 }
+
+struct bench_case *bench_case_add(struct bench_case *list, size_t *n, enum bench_group group,
+                                  const char *name, const char *what,
+                                  int (*prepare)(struct bench_link *),
+                                  int (*open)(struct bench_link *),
+                                  int (*send)(struct bench_link *, const void *, size_t),
+                                  int (*recv)(struct bench_link *, void *, size_t),
+                                  void (*close_fn)(struct bench_link *))
+{
+    if (*n >= BENCH_MAX_CASES)
+        return NULL;
+    struct bench_case *bc = &list[(*n)++];
+    memset(bc, 0, sizeof *bc);
+    snprintf(bc->name, sizeof bc->name, "%s", name);
+    snprintf(bc->uri_fmt, sizeof bc->uri_fmt, "%s", what ? what : "");
+    bc->group = group;
+    bc->prepare = prepare;
+    bc->open = open;
+    bc->send = send;
+    bc->recv = recv;
+    bc->close = close_fn;
+    return bc;
+}

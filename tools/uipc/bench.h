@@ -74,6 +74,17 @@ struct bench_result {
 };
 
 /* Adders: each appends its cases to list (at most BENCH_MAX_CASES). */
+/*
+ * Appends a case to list: zeroed, with its group, row name, what it
+ * measures (uri_fmt; may be NULL) and operations.  NULL when list is full.
+ */
+struct bench_case *bench_case_add(struct bench_case *list, size_t *n, enum bench_group group,
+                                  const char *name, const char *what,
+                                  int (*prepare)(struct bench_link *),
+                                  int (*open)(struct bench_link *),
+                                  int (*send)(struct bench_link *, const void *, size_t),
+                                  int (*recv)(struct bench_link *, void *, size_t),
+                                  void (*close_fn)(struct bench_link *));
 void bench_add_uipc_defaults(struct bench_case *list, size_t *n);
 int bench_add_uipc_uri(struct bench_case *list, size_t *n, const char *uri);
 void bench_add_raw(struct bench_case *list, size_t *n);

@@ -145,40 +145,18 @@ static void nng_link_close(struct bench_link *l)
 }
 #endif
 
-#if defined(UIPC_HAVE_ZMQ) || defined(UIPC_HAVE_NNG)
-static void add(struct bench_case *list, size_t *n, const char *name, const char *what,
-                int (*prepare)(struct bench_link *), int (*open)(struct bench_link *),
-                int (*send)(struct bench_link *, const void *, size_t),
-                int (*recv)(struct bench_link *, void *, size_t),
-                void (*close_fn)(struct bench_link *))
-{
-    if (*n >= BENCH_MAX_CASES)
-        return;
-    struct bench_case *bc = &list[(*n)++];
-    memset(bc, 0, sizeof *bc);
-    snprintf(bc->name, sizeof bc->name, "%s", name);
-    snprintf(bc->uri_fmt, sizeof bc->uri_fmt, "%s", what);
-    bc->group = GROUP_PEER;
-    bc->prepare = prepare;
-    bc->open = open;
-    bc->send = send;
-    bc->recv = recv;
-    bc->close = close_fn;
-}
-#endif
-
 void bench_add_peers(struct bench_case *list, size_t *n)
 {
     (void)list;
     (void)n;
 #ifdef UIPC_HAVE_ZMQ
-    add(list, n, "zmq ipc", "ipc:// ZMQ_PAIR", zmq_prepare_ipc, zmq_link_open, zmq_link_send,
-        zmq_link_recv, zmq_link_close);
-    add(list, n, "zmq tcp", "tcp:// ZMQ_PAIR", zmq_prepare_tcp, zmq_link_open, zmq_link_send,
-        zmq_link_recv, zmq_link_close);
+    bench_case_add(list, n, GROUP_PEER, "zmq ipc", "ipc:// ZMQ_PAIR", zmq_prepare_ipc,
+                   zmq_link_open, zmq_link_send, zmq_link_recv, zmq_link_close);
+    bench_case_add(list, n, GROUP_PEER, "zmq tcp", "tcp:// ZMQ_PAIR", zmq_prepare_tcp,
+                   zmq_link_open, zmq_link_send, zmq_link_recv, zmq_link_close);
 #endif
 #ifdef UIPC_HAVE_NNG
-    add(list, n, "nng ipc", "ipc:// pair1", nng_prepare_ipc, nng_link_open, nng_link_send,
-        nng_link_recv, nng_link_close);
+    bench_case_add(list, n, GROUP_PEER, "nng ipc", "ipc:// pair1", nng_prepare_ipc,
+                   nng_link_open, nng_link_send, nng_link_recv, nng_link_close);
 #endif
 }

@@ -436,41 +436,24 @@ static double memcpy_local(size_t size, double seconds)
     return dt / (double)reps;
 }
 
-static void add(struct bench_case *list, size_t *n, const char *name,
-                int (*prepare)(struct bench_link *), int (*open)(struct bench_link *),
-                int (*send)(struct bench_link *, const void *, size_t),
-                int (*recv)(struct bench_link *, void *, size_t),
-                void (*close_fn)(struct bench_link *))
-{
-    if (*n >= BENCH_MAX_CASES)
-        return;
-    struct bench_case *bc = &list[(*n)++];
-    memset(bc, 0, sizeof *bc);
-    snprintf(bc->name, sizeof bc->name, "%s", name);
-    bc->group = GROUP_RAW;
-    bc->prepare = prepare;
-    bc->open = open;
-    bc->send = send;
-    bc->recv = recv;
-    bc->close = close_fn;
-}
-
 void bench_add_raw(struct bench_case *list, size_t *n)
 {
-    add(list, n, "raw pipe", pipe_prepare, fd_open, fd_send, fd_recv, fd_close);
-    add(list, n, "raw unix", unix_prepare, fd_open, fd_send, fd_recv, fd_close);
-    add(list, n, "raw tcp", tcp_prepare, fd_open, fd_send, fd_recv, fd_close);
-    add(list, n, "raw udp", udp_prepare, fd_open, dgram_send, dgram_recv, fd_close);
-    if (*n)
-        list[*n - 1].lossy = true;
-    add(list, n, "raw mq", mq_prepare, mq_link_open, mq_link_send, mq_link_recv_any,
-        mq_link_close);
-    add(list, n, "shm floor", floor_prepare, floor_open, floor_send, floor_recv, floor_close);
-    if (*n < BENCH_MAX_CASES) {
-        struct bench_case *bc = &list[(*n)++];
-        memset(bc, 0, sizeof *bc);
-        snprintf(bc->name, sizeof bc->name, "memcpy");
-        bc->group = GROUP_RAW;
-        bc->local = memcpy_local;
-    }
+    bench_case_add(list, n, GROUP_RAW, "raw pipe", NULL, pipe_prepare, fd_open, fd_send, fd_recv,
+                   fd_close);
+    bench_case_add(list, n, GROUP_RAW, "raw unix", NULL, unix_prepare, fd_open, fd_send, fd_recv,
+                   fd_close);
+    bench_case_add(list, n, GROUP_RAW, "raw tcp", NULL, tcp_prepare, fd_open, fd_send, fd_recv,
+                   fd_close);
+    struct bench_case *udp = bench_case_add(list, n, GROUP_RAW, "raw udp", NULL, udp_prepare,
+                                            fd_open, dgram_send, dgram_recv, fd_close);
+    if (udp)
+        udp->lossy = true;
+    bench_case_add(list, n, GROUP_RAW, "raw mq", NULL, mq_prepare, mq_link_open, mq_link_send,
+                   mq_link_recv_any, mq_link_close);
+    bench_case_add(list, n, GROUP_RAW, "shm floor", NULL, floor_prepare, floor_open, floor_send,
+                   floor_recv, floor_close);
+    struct bench_case *copy =
+        bench_case_add(list, n, GROUP_RAW, "memcpy", NULL, NULL, NULL, NULL, NULL, NULL);
+    if (copy)
+        copy->local = memcpy_local;
 }

@@ -221,22 +221,17 @@ static void u_close(struct bench_link *l)
     l->ch[l->side] = NULL;
 }
 
-static void fill_case(struct bench_case *bc, const char *name, const char *uri,
-                      const struct scheme_row *row, bool pair)
+static void add_case(struct bench_case *list, size_t *n, const char *name, const char *uri,
+                     const struct scheme_row *row, bool pair)
 {
-    memset(bc, 0, sizeof *bc);
-    snprintf(bc->name, sizeof bc->name, "%s", name);
-    snprintf(bc->uri_fmt, sizeof bc->uri_fmt, "%s", uri);
-    bc->group = GROUP_UIPC;
+    struct bench_case *bc =
+        bench_case_add(list, n, GROUP_UIPC, name, uri, u_prepare, u_open, u_send, u_recv, u_close);
+    if (!bc)
+        return;
     bc->raw = row ? row->raw : NULL;
     bc->pair = pair;
     bc->echo_first = row && row->echo_first;
     bc->lossy = row && row->lossy;
-    bc->prepare = u_prepare;
-    bc->open = u_open;
-    bc->send = u_send;
-    bc->recv = u_recv;
-    bc->close = u_close;
 }
 
 /* 1 if the library was built with the scheme: anything but -EPROTONOSUPPORT. */
@@ -258,7 +253,7 @@ void bench_add_uipc_defaults(struct bench_case *list, size_t *n)
             continue;
         char name[64];
         snprintf(name, sizeof name, "uipc %s", schemes[i].scheme);
-        fill_case(&list[(*n)++], name, schemes[i].uri, &schemes[i], schemes[i].pair);
+        add_case(list, n, name, schemes[i].uri, &schemes[i], schemes[i].pair);
     }
 }
 
@@ -279,6 +274,6 @@ int bench_add_uipc_uri(struct bench_case *list, size_t *n, const char *uri)
             row = &schemes[i];
     /* "unix:" or "shm:?size=1M": nothing named, so a pair. */
     bool pair = colon[1] == '\0' || colon[1] == '?';
-    fill_case(&list[(*n)++], uri, uri, row, pair);
+    add_case(list, n, uri, uri, row, pair);
     return 0;
 }
