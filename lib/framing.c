@@ -343,6 +343,11 @@ static size_t buffered(const struct uipc__framer *f)
     return f->rlen - f->rpos;
 }
 
+static uint32_t header_len(const unsigned char *h)
+{
+    return (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 | (uint32_t)h[3] << 24;
+}
+
 /* True when a whole message (or the end of stream) is ready in user space. */
 static bool ready_in_buffer(const struct uipc__framer *f)
 {
@@ -350,9 +355,7 @@ static bool ready_in_buffer(const struct uipc__framer *f)
         return false;
     if (buffered(f) < UIPC__FRAME_HDR)
         return f->eof;
-    const unsigned char *h = f->rbuf + f->rpos;
-    uint32_t len = (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 |
-                   (uint32_t)h[3] << 24;
+    uint32_t len = header_len(f->rbuf + f->rpos);
     /* A header no sender could have written is ready too: the next recv
      * reports -EBADMSG at once, and a poller must be woken to learn it. */
     return buffered(f) - UIPC__FRAME_HDR >= len || len > UIPC__MAXMSG_CEILING || f->eof;
@@ -423,11 +426,6 @@ static int wait_readable(struct uipc__framer *f, const struct uipc__deadline *dl
         if (p[0].revents & (POLLIN | POLLHUP | POLLERR))
             return 0;
     }
-}
-
-static uint32_t header_len(const unsigned char *h)
-{
-    return (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 | (uint32_t)h[3] << 24;
 }
 
 static void drop_part(struct uipc__framer *f)
