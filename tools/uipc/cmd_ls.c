@@ -14,8 +14,8 @@
  *            owner's pid through /proc/PID/fd.  A socket file nobody has
  *            bound is stale.
  *  - shm:    objects in /dev/shm; a live channel's sides hold OFD locks
- *            on its ring (lib/ring.c) and a region's creator holds flock on
- *            it (lib/sync/region.c), both listed in /proc/locks (the pid
+ *            on its ring (lib/ring.c) and a region's creator holds the same
+ *            OFD lock (lib/sync/region.c), listed in /proc/locks (the pid
  *            of an OFD lock is not: it comes from /proc/PID/fd).  An object
  *            that nobody locks, maps or holds open is stale; one that is
  *            open but unlocked is shown "open".  uipc-sem-X objects are the
@@ -445,8 +445,8 @@ static void scan_shm(struct scan *s)
             snprintf(e->uri, sizeof e->uri, "shm://%s", de->d_name);
         e->size = (long long)st.st_size;
         e->mode = (int)(st.st_mode & 07777);
-        /* flock (regions) names its holder; OFD locks (channel rings) do not,
-         * so their pid comes from who has the object open. */
+        /* OFD locks (rings and regions) do not name their holder in
+         * /proc/locks, so the pid comes from who has the object open. */
         e->pid = lock_holder(s, st.st_dev, st.st_ino);
         e->state = e->pid ? "live" : "stale";
         if (e->pid <= 0) {
