@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libuipc — one message API over every classic Linux IPC mechanism.
  *

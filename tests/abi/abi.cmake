@@ -4,6 +4,7 @@
 #  - header_c99 / header_cxx11: include/uipc/uipc.h compiled by a consumer
 #    as strict C99 and as C++11, both -pedantic -Werror, linked against the
 #    shared library and run (the version macros must agree with the library).
+#  - spdx_headers: LICENSE exists and every source file names it (SPDX).
 #  - abi_exports: the shared library's dynamic symbols (nm -D), the version
 #    script lib/libuipc.map, the header's UIPC_API declarations and the man
 #    pages in docs/man/ must name the same calls (tests/abi/abi_check.sh).
@@ -37,3 +38,7 @@ add_test(NAME abi_exports
   COMMAND bash ${_abi_dir}/abi_check.sh $<TARGET_FILE:uipc> ${PROJECT_SOURCE_DIR}/lib/libuipc.map
           ${PROJECT_SOURCE_DIR}/include/uipc/uipc.h ${PROJECT_SOURCE_DIR}/docs/man)
 set_tests_properties(abi_exports PROPERTIES TIMEOUT 30 LABELS abi)
+
+# LICENSE exists and every source file carries an SPDX-License-Identifier.
+add_test(NAME spdx_headers COMMAND bash ${_abi_dir}/spdx_check.sh ${PROJECT_SOURCE_DIR})
+set_tests_properties(spdx_headers PROPERTIES TIMEOUT 30 LABELS abi)
