@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The lifecycle of named objects (see rendezvous.h and docs/rendezvous.md).
  */
