@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The lifecycle of named objects (lib/rendezvous.c), attacked the way
  * issue 10 did it (findings 1-6): multi-user cases run their parties as two
