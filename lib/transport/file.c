@@ -72,7 +72,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "framing.h"
+#include "pollset.h"
 #include "internal.h"
 #include "rendezvous.h"
 

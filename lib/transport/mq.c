@@ -55,7 +55,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "framing.h"
+#include "pollset.h"
 #include "internal.h"
 #include "rendezvous.h"
 
