@@ -79,6 +79,9 @@ const struct uipc_transport uipc__transport_mmap = {
     .scheme = "mmap",
     .size = sizeof(struct uipc__ring_channel),
     .keys = uipc__ring_keys,
+    /* No SEND_EPIPE: the file keeps what is sent for the next reader. */
+    .caps = UIPC__CAP_RELIABLE | UIPC__CAP_BOUNDED | UIPC__CAP_PEER_EOF | UIPC__CAP_POLL_EOF |
+            UIPC__CAP_LOCAL_NAME | UIPC__CAP_OWNED | UIPC__CAP_PERSISTENT,
     .open = mmap_open,
     .send = uipc__ring_ch_send,
     .recv = uipc__ring_ch_recv,

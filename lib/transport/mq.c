@@ -468,6 +468,8 @@ const struct uipc_transport uipc__transport_mq = {
     .size = sizeof(struct mq_channel),
     .keys = mq_keys,
     .attrs = UIPC__ATTR_PRIORITY,
+    .caps = UIPC__CAP_RELIABLE | UIPC__CAP_BOUNDED | UIPC__CAP_N_PARTY | UIPC__CAP_LOCAL_NAME |
+            UIPC__CAP_OWNED,
     .open = mq_open_op,
     .send = mq_send_op,
     .recv = mq_recv_op,

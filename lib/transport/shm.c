@@ -105,6 +105,7 @@ const struct uipc_transport uipc__transport_shm = {
     .scheme = "shm",
     .size = sizeof(struct uipc__ring_channel),
     .keys = uipc__ring_keys,
+    .caps = UIPC__CAPS_LINK | UIPC__CAP_LOCAL_NAME | UIPC__CAP_OWNED,
     .open = shm_open_ch,
     .pair = shm_pair,
     .send = uipc__ring_ch_send,

@@ -372,6 +372,8 @@ const struct uipc_transport uipc__transport_sysvmq = {
     .size = sizeof(struct sysvmq_channel),
     .keys = sysvmq_keys,
     .attrs = UIPC__ATTR_TYPE,
+    .caps = UIPC__CAP_RELIABLE | UIPC__CAP_BOUNDED | UIPC__CAP_N_PARTY | UIPC__CAP_LOCAL_NAME |
+            UIPC__CAP_OWNED | UIPC__CAP_CLOSE_DESTROYS,
     .open = sysvmq_open,
     .send = sysvmq_send,
     .recv = sysvmq_recv,
