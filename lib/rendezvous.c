@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "pollset.h"
@@ -294,6 +295,20 @@ int uipc__rdv_token_live(const char *prefix, const char *name, uid_t owner)
     if (r < 0)
         return r;
     return binder == owner;
+}
+
+/* ---- marks ---- */
+
+void uipc__rdv_mark(int fd, const char *kind)
+{
+    (void)fsetxattr(fd, UIPC__RDV_XATTR, kind, strlen(kind), 0);
+}
+
+bool uipc__rdv_marked(int fd, const char *kind)
+{
+    char v[32];
+    ssize_t n = fgetxattr(fd, UIPC__RDV_XATTR, v, sizeof v);
+    return n == (ssize_t)strlen(kind) && memcmp(v, kind, (size_t)n) == 0;
 }
 
 /* ---- ownership ---- */

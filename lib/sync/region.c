@@ -143,6 +143,8 @@ static int shm_create(const char *name, const struct region_args *a, int flags)
             int r = lock_ex(fd, true);
             if (r == 0)
                 r = size_new(fd, a->size, a->mode);
+            if (r == 0)
+                uipc__rdv_mark(fd, "region"); /* a stale one is then removable */
             if (r < 0) {
                 shm_unlink(name);
                 uipc__close_fd(fd);
