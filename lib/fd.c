@@ -20,6 +20,17 @@ void uipc__close_fd(int fd)
     errno = saved;
 }
 
+uint64_t uipc__proc_u64(const char *path, uint64_t fallback)
+{
+    FILE *f = fopen(path, "re");
+    unsigned long long v;
+    if (!f)
+        return fallback;
+    int ok = fscanf(f, "%llu", &v) == 1;
+    fclose(f);
+    return ok ? (uint64_t)v : fallback;
+}
+
 int uipc__fd_allocate(int fd, uint64_t size)
 {
     int r = posix_fallocate(fd, 0, (off_t)size); /* returns the error, not -1 */

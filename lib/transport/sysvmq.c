@@ -83,17 +83,6 @@ struct sysvmq_channel {
 
 static const char *const sysvmq_keys[] = {"proj", "size", "maxmsg", "mode", NULL};
 
-static uint64_t read_proc(const char *path, uint64_t fallback)
-{
-    FILE *f = fopen(path, "re");
-    unsigned long long v;
-    if (!f)
-        return fallback;
-    int ok = fscanf(f, "%llu", &v) == 1;
-    fclose(f);
-    return ok ? (uint64_t)v : fallback;
-}
-
 /* A key: decimal or 0x hex digits only, 1 .. 0xffffffff (0 is IPC_PRIVATE). */
 static int parse_key(const char *s, key_t *out)
 {
@@ -164,8 +153,8 @@ static int sysvmq_open(struct uipc_channel *ch, const struct uipc__uri *u, int f
     struct sysvmq_channel *c = (struct sysvmq_channel *)ch;
     c->id = -1;
     c->token_fd = -1;
-    uint64_t msgmax = read_proc("/proc/sys/kernel/msgmax", 8192);
-    uint64_t msgmnb = read_proc("/proc/sys/kernel/msgmnb", 16384);
+    uint64_t msgmax = uipc__proc_u64("/proc/sys/kernel/msgmax", 8192);
+    uint64_t msgmnb = uipc__proc_u64("/proc/sys/kernel/msgmnb", 16384);
     uint64_t size, maxmsg;
     mode_t mode;
     int err, r;
@@ -256,8 +245,7 @@ static ssize_t sysvmq_send(struct uipc_channel *ch, const void *msg, size_t len,
                            const uipc_msginfo *info, struct uipc__deadline *dl)
 {
     struct sysvmq_channel *c = (struct sysvmq_channel *)ch;
-    if (info->priority != 0)
-        return -ENOTSUP;
+    /* A priority never gets here: the core refuses it (no UIPC__ATTR_PRIORITY). */
     if (info->type < 0 || info->type > USER_TYPE_MAX)
         return -EINVAL;
     if (!ch->owner && info->type != 0)
