@@ -550,8 +550,9 @@ void uipc__framer_guard(struct uipc__framer *f, int guard)
 {
     f->guard = guard;
     /* A message of the pipe's size plus its header must not have to wait
-     * for the reader halfway: ask for 1 MiB pipes (the unprivileged limit;
-     * refused once the user's pipe budget is spent, which is harmless). */
+     * for the reader halfway: ask for 256 KiB pipes (within the
+     * unprivileged limit of 1 MiB, /proc/sys/fs/pipe-max-size; refused once
+     * the user's pipe budget is spent, which is harmless). */
     fcntl(f->wfd, F_SETPIPE_SZ, 256 << 10);
     fcntl(f->rfd, F_SETPIPE_SZ, 256 << 10);
 }
