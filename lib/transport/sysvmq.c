@@ -46,7 +46,6 @@
  * A message larger than the caller's buffer is -EMSGSIZE and stays queued:
  * msgrcv without MSG_NOERROR fails with E2BIG and leaves it.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -83,54 +82,6 @@ struct sysvmq_channel {
 
 static const char *const sysvmq_keys[] = {"proj", "size", "maxmsg", "mode", NULL};
 
-/* A key: decimal or 0x hex digits only, 1 .. 0xffffffff (0 is IPC_PRIVATE). */
-static int parse_key(const char *s, key_t *out)
-{
-    if (!isdigit((unsigned char)s[0]))
-        return -EINVAL;
-    bool hex = s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
-    const char *d = hex ? s + 2 : s;
-    if (!*d)
-        return -EINVAL;
-    uint64_t v = 0;
-    for (; *d; d++) {
-        int c = tolower((unsigned char)*d);
-        int digit = isdigit(c) ? c - '0' : (hex && c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
-        if (digit < 0)
-            return -EINVAL;
-        v = v * (hex ? 16 : 10) + (uint64_t)digit;
-        if (v > UINT32_MAX)
-            return -EINVAL;
-    }
-    if (v == 0)
-        return -EINVAL;
-    *out = (key_t)(uint32_t)v;
-    return 0;
-}
-
-/* The key named by the URI: a number in the authority, or ftok(path, proj). */
-static int resolve_key(const struct uipc__uri *u, key_t *key)
-{
-    long proj;
-    int err;
-    bool proj_given = uipc__uri_get(u, "proj", &err) != NULL;
-    int r = uipc__uri_long(u, "proj", 1, 255, 1, &proj);
-    if (r < 0)
-        return r;
-    if (u->has_authority && u->authority[0]) {
-        if (u->path[0] || proj_given)
-            return -EINVAL;
-        return parse_key(u->authority, key);
-    }
-    if (u->path[0] != '/')
-        return -EINVAL;
-    key_t k = ftok(u->path, (int)proj);
-    if (k == (key_t)-1)
-        return -errno;
-    *key = k;
-    return 0;
-}
-
 /* Binds the abstract socket name that marks a live owner of key. */
 static int token_bind(key_t key)
 {
@@ -161,7 +112,7 @@ static int sysvmq_open(struct uipc_channel *ch, const struct uipc__uri *u, int f
     bool size_given = uipc__uri_get(u, "size", &err) != NULL;
     bool maxmsg_given = uipc__uri_get(u, "maxmsg", &err) != NULL;
     bool mode_given = uipc__uri_get(u, "mode", &err) != NULL;
-    if ((r = resolve_key(u, &c->key)) < 0 ||
+    if ((r = uipc__uri_sysv_key(u, &c->key)) < 0 ||
         (r = uipc__uri_size(u, "size", 1, msgmnb, msgmnb, &size)) < 0 ||
         (r = uipc__uri_size(u, "maxmsg", 1, msgmax, msgmax, &maxmsg)) < 0 ||
         (r = uipc__uri_mode(u, &mode)) < 0)
@@ -329,7 +280,7 @@ static int sysvmq_close(struct uipc_channel *ch)
 static int sysvmq_unlink(const struct uipc__uri *u)
 {
     key_t key;
-    int r = resolve_key(u, &key);
+    int r = uipc__uri_sysv_key(u, &key);
     if (r < 0)
         return r;
     int token = token_bind(key); /* also keeps a creator out meanwhile */
