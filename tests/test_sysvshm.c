@@ -91,8 +91,8 @@ static struct shmid_ds stat_key(key_t key)
 
 /* Runs sysv_peer (optionally through setpriv as nobody) with stdin and
  * stdout on pipes; *to / *from are our ends. */
-static pid_t spawn_peer(bool as_nobody, const char *action, const char *key, size_t size,
-                        int *to, int *from)
+static pid_t spawn_peer(bool as_nobody, const char *action, const char *key, size_t size, int *to,
+                        int *from)
 {
     int in[2], out[2];
     assert_int_equal(pipe2(in, O_CLOEXEC), 0);
@@ -105,8 +105,8 @@ static pid_t spawn_peer(bool as_nobody, const char *action, const char *key, siz
         dup2(in[0], 0);
         dup2(out[1], 1);
         if (as_nobody)
-            execl("/usr/bin/setpriv", "setpriv", "--reuid=65534", "--regid=65534",
-                  "--clear-groups", SYSV_PEER_PATH, action, key, sz, (char *)NULL);
+            execl("/usr/bin/setpriv", "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                  SYSV_PEER_PATH, action, key, sz, (char *)NULL);
         else
             execl(SYSV_PEER_PATH, "sysv_peer", action, key, sz, (char *)NULL);
         _exit(127);
@@ -440,18 +440,18 @@ static void bad_input(void **state)
         const char *fmt; /* %s: the bare key URI, or the temp dir for "%d" forms */
         int flags, err;
     } cases[] = {
-        {"%s", UIPC_CREATE, -EINVAL},                          /* no ?size= */
+        {"%s", UIPC_CREATE, -EINVAL}, /* no ?size= */
         {"%s?size=0", UIPC_CREATE, -EINVAL},
         {"%s?size=0", 0, -EINVAL},
         {"%s?size=-1", UIPC_CREATE, -EINVAL},
-        {"%s?size=4096&depth=2", UIPC_CREATE, -EINVAL},       /* not a region key */
+        {"%s?size=4096&depth=2", UIPC_CREATE, -EINVAL}, /* not a region key */
         {"%s?size=4096&mode=0999", UIPC_CREATE, -EINVAL},
         {"%s?size=4096&mode=01777", UIPC_CREATE, -EINVAL},
-        {"%s?size=4096&proj=2", UIPC_CREATE, -EINVAL},        /* proj with a number */
-        {"%s/extra?size=4096", UIPC_CREATE, -EINVAL},         /* key and path */
-        {"%s?size=1T", UIPC_CREATE, -EINVAL},                 /* above any region */
-        {"%s", UIPC_EXCL, -EINVAL},                           /* EXCL without CREATE */
-        {"%s", 0, -ENOENT},                                   /* nobody made it */
+        {"%s?size=4096&proj=2", UIPC_CREATE, -EINVAL}, /* proj with a number */
+        {"%s/extra?size=4096", UIPC_CREATE, -EINVAL},  /* key and path */
+        {"%s?size=1T", UIPC_CREATE, -EINVAL},          /* above any region */
+        {"%s", UIPC_EXCL, -EINVAL},                    /* EXCL without CREATE */
+        {"%s", 0, -ENOENT},                            /* nobody made it */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         snprintf(uri, sizeof uri, cases[i].fmt, f->uri);
@@ -463,10 +463,9 @@ static void bad_input(void **state)
         assert_false(key_exists(f->key));
     }
     static const char *const bad_keys[] = {
-        "sysvshm://0?size=4096",          "sysvshm://0x0?size=4096", /* IPC_PRIVATE */
-        "sysvshm://0x?size=4096",         "sysvshm://12ab?size=4096",
-        "sysvshm://0x1ffffffff?size=4096", "sysvshm://-5?size=4096",
-        "sysvshm://key?size=4096",        "sysvshm:relative?size=4096",
+        "sysvshm://0?size=4096",  "sysvshm://0x0?size=4096", /* IPC_PRIVATE */
+        "sysvshm://0x?size=4096", "sysvshm://12ab?size=4096", "sysvshm://0x1ffffffff?size=4096",
+        "sysvshm://-5?size=4096", "sysvshm://key?size=4096",  "sysvshm:relative?size=4096",
     };
     for (size_t i = 0; i < sizeof bad_keys / sizeof bad_keys[0]; i++) {
         int r = uipc_region_open(&rg, bad_keys[i], UIPC_CREATE);
