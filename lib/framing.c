@@ -165,8 +165,7 @@ int uipc__framer_arm_rcvtimeo(struct uipc__framer *f, const struct uipc__deadlin
         set = f->rcvtimeo_ns && f->rcvtimeo_ns <= left ? f->rcvtimeo_ns : left / 2;
     }
     if (set != f->rcvtimeo_ns) {
-        int64_t us = (set + 999) / 1000;
-        struct timeval tv = {.tv_sec = us / 1000000, .tv_usec = us % 1000000};
+        struct timeval tv = uipc__ns_to_timeval(set);
         if (setsockopt(f->rfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0)
             return -errno;
         f->rcvtimeo_ns = set;

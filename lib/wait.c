@@ -46,6 +46,13 @@ struct timespec uipc__ns_to_timespec(int64_t ns)
     return ts;
 }
 
+struct timeval uipc__ns_to_timeval(int64_t ns)
+{
+    int64_t us = (ns + 999) / 1000;
+    struct timeval tv = {.tv_sec = us / 1000000, .tv_usec = us % 1000000};
+    return tv;
+}
+
 struct timespec uipc__deadline_abs(const struct uipc__deadline *d, clockid_t clock)
 {
     struct timespec ts = {0, 0};

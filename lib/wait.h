@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/time.h>
 #include <time.h>
 
 struct uipc__deadline {
@@ -35,6 +36,8 @@ int uipc__deadline_error(const struct uipc__deadline *d);
 
 /* ns (>= 0) as a relative timespec, for kernel calls that take a duration. */
 struct timespec uipc__ns_to_timespec(int64_t ns);
+/* The same as a timeval (SO_RCVTIMEO), rounded up to whole microseconds. */
+struct timeval uipc__ns_to_timeval(int64_t ns);
 
 /*
  * A bounded deadline (left >= 0) as an absolute time on clock, for calls
