@@ -16,7 +16,7 @@
  *    (shm_nattch > 0) or its creator (shm_cpid) still runs: UIPC_CREATE is
  *    -EADDRINUSE.  Otherwise it is stale, and UIPC_CREATE takes it over
  *    (removes it and makes a fresh one) only if the caller's effective uid
- *    owns it; another user's stale segment stays (-EACCES).
+ *    owns it; another user's stale segment stays (-EPERM, as for shm:).
  *  - The owner removes the segment (IPC_RMID) when it closes the region, in
  *    the process that made it, not in a forked child.  The key is free at
  *    once; processes still attached, libuipc or not, keep the memory until
@@ -57,7 +57,7 @@ static int take_over(int id)
     if (ds.shm_nattch > 0 || pid_running(ds.shm_cpid))
         return -EADDRINUSE;
     if (ds.shm_perm.uid != geteuid())
-        return -EACCES; /* never destroy another user's data */
+        return -EPERM; /* never destroy another user's data */
     if (shmctl(id, IPC_RMID, NULL) < 0 && errno != EINVAL && errno != EIDRM)
         return -errno;
     return 0;
