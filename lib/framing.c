@@ -100,8 +100,7 @@ int uipc__framer_arm_rcvtimeo(struct uipc__framer *f, const struct uipc__deadlin
         set = f->rcvtimeo_ns && f->rcvtimeo_ns <= left ? f->rcvtimeo_ns : left / 2;
     }
     if (set != f->rcvtimeo_ns) {
-        int64_t us = (set + 999) / 1000;
-        struct timeval tv = {.tv_sec = us / 1000000, .tv_usec = us % 1000000};
+        struct timeval tv = uipc__ns_to_timeval(set);
         if (setsockopt(f->rfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0)
             return -errno;
         f->rcvtimeo_ns = set;
@@ -485,8 +484,9 @@ void uipc__framer_guard(struct uipc__framer *f, int guard)
 {
     f->guard = guard;
     /* A message of the pipe's size plus its header must not have to wait
-     * for the reader halfway: ask for 1 MiB pipes (the unprivileged limit;
-     * refused once the user's pipe budget is spent, which is harmless). */
+     * for the reader halfway: ask for 256 KiB pipes (within the
+     * unprivileged limit of 1 MiB, /proc/sys/fs/pipe-max-size; refused once
+     * the user's pipe budget is spent, which is harmless). */
     fcntl(f->wfd, F_SETPIPE_SZ, 256 << 10);
     fcntl(f->rfd, F_SETPIPE_SZ, 256 << 10);
 }

@@ -200,5 +200,7 @@ void uipc__close_fd(int fd);
  * ftruncate where the file system cannot reserve.
  */
 int uipc__fd_allocate(int fd, uint64_t size);
+/* The unsigned number in a /proc file (a kernel limit), or fallback. */
+uint64_t uipc__proc_u64(const char *path, uint64_t fallback);
 
 #endif /* UIPC_INTERNAL_H */
