@@ -214,15 +214,15 @@ static int abstract_binder(const struct sockaddr_un *a, socklen_t alen, uid_t *u
     long buf[8192 / sizeof(long)];
     bool done = r != -ENOENT;
     while (!done) {
-        ssize_t n = recv(nl, buf, sizeof buf, 0);
-        if (n < 0) {
+        ssize_t got = recv(nl, buf, sizeof buf, 0);
+        if (got < 0) {
             if (errno == EINTR)
                 continue;
             r = -errno;
             break;
         }
-        for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n);
-             h = NLMSG_NEXT(h, n)) {
+        int n = (int)got; /* <= sizeof buf */
+        for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
             if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
                 if (h->nlmsg_type == NLMSG_ERROR && r == -ENOENT) {
                     const struct nlmsgerr *e = NLMSG_DATA(h);
