@@ -418,8 +418,9 @@ bool uipc__pidwatch_set(struct uipc__pidwatch *w, pid_t pid, struct uipc__pollse
 
 bool uipc__pidwatch_exited(const struct uipc__pidwatch *w)
 {
-    struct pollfd p = {.fd = w->fd, .events = POLLIN};
-    return w->fd >= 0 && poll(&p, 1, 0) > 0;
+    struct uipc__deadline now;
+    uipc__deadline_start(&now, 0); /* a look, no wait */
+    return w->fd >= 0 && uipc__wait_fd(w->fd, POLLIN, &now) > 0;
 }
 
 void uipc__pidwatch_stop(struct uipc__pidwatch *w, struct uipc__pollset *ps)
