@@ -15,7 +15,7 @@
  *            owner's pid through /proc/PID/fd.  A socket file nobody has
  *            bound is stale.
  *  - shm:    objects in /dev/shm; a live channel's sides hold OFD locks
- *            on its ring (lib/ring.c) and a region's creator holds the same
+ *            on its ring (lib/ring_ep.c) and a region's creator holds the same
  *            OFD lock (lib/sync/region.c), listed in /proc/locks (the pid
  *            of an OFD lock is not: it comes from /proc/PID/fd).  An object
  *            that nobody locks, maps or holds open is stale; one that is
