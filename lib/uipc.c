@@ -119,7 +119,7 @@ static int zc_busy(const struct uipc_channel *ch)
 UIPC_API ssize_t uipc_sendmsg(uipc_channel *ch, const void *msg, size_t len,
                               const uipc_msginfo *info, int timeout_ms)
 {
-    if (!ch || (!msg && len))
+    if (!ch || (!msg && len) || !uipc__timeout_valid(timeout_ms))
         return -EINVAL;
     if (len > ch->max_msg)
         return -EMSGSIZE;
@@ -140,7 +140,7 @@ UIPC_API ssize_t uipc_sendmsg(uipc_channel *ch, const void *msg, size_t len,
 UIPC_API ssize_t uipc_recvmsg(uipc_channel *ch, void *buf, size_t cap, uipc_msginfo *info,
                               int timeout_ms)
 {
-    if (!ch || (!buf && cap))
+    if (!ch || (!buf && cap) || !uipc__timeout_valid(timeout_ms))
         return -EINVAL;
     int r = zc_busy(ch);
     if (r < 0)
@@ -251,9 +251,10 @@ UIPC_API int uipc_listen(uipc_listener **out, const char *uri, int flags)
 
 UIPC_API int uipc_accept(uipc_listener *l, uipc_channel **out, int timeout_ms)
 {
-    if (!l || !out)
+    if (out)
+        *out = NULL;
+    if (!l || !out || !uipc__timeout_valid(timeout_ms))
         return -EINVAL;
-    *out = NULL;
     struct uipc_channel *ch = channel_new(l->tp, false);
     if (!ch)
         return -ENOMEM;
@@ -302,9 +303,10 @@ static int zc_reserve_buf(struct uipc_channel *ch, size_t n)
 
 UIPC_API int uipc_send_reserve(uipc_channel *ch, void **buf, size_t len, int timeout_ms)
 {
-    if (!ch || !buf)
+    if (buf)
+        *buf = NULL;
+    if (!ch || !buf || !uipc__timeout_valid(timeout_ms))
         return -EINVAL;
-    *buf = NULL;
     if (len > ch->max_msg)
         return -EMSGSIZE;
     if (ch->zc_sending)
@@ -348,9 +350,10 @@ UIPC_API int uipc_send_commit(uipc_channel *ch, size_t len)
 
 UIPC_API ssize_t uipc_recv_peek(uipc_channel *ch, const void **buf, int timeout_ms)
 {
-    if (!ch || !buf)
+    if (buf)
+        *buf = NULL;
+    if (!ch || !buf || !uipc__timeout_valid(timeout_ms))
         return -EINVAL;
-    *buf = NULL;
     struct uipc__deadline dl;
     uipc__deadline_start(&dl, timeout_ms);
     if (ch->tp->recv_peek) { /* peeking again returns the same message */

@@ -23,7 +23,17 @@ struct uipc__deadline {
 /* Monotonic clock in nanoseconds. */
 int64_t uipc__now_ns(void);
 
-/* Starts a deadline.  Any negative timeout means forever. */
+/*
+ * A timeout_ms the contract accepts: -1 (forever), 0 or more.  Every public
+ * call that takes one answers -EINVAL for anything else before it does
+ * anything (API.md, Conventions).
+ */
+static inline bool uipc__timeout_valid(int timeout_ms)
+{
+    return timeout_ms >= -1;
+}
+
+/* Starts a deadline from a valid timeout (-1 means forever). */
 void uipc__deadline_start(struct uipc__deadline *d, int timeout_ms);
 
 /* Nanoseconds left: -1 forever, 0 when expired (or timeout 0). */

@@ -14,7 +14,8 @@
  *    -EINTR: an interrupted wait resumes with the time that remains.
  *  - timeout_ms: UIPC_FOREVER (-1) waits as long as needed, 0 never waits
  *    (-EAGAIN when the call would block), > 0 waits at most that long
- *    (-ETIMEDOUT).
+ *    (-ETIMEDOUT).  Any other negative value is -EINVAL, before the call
+ *    does anything.
  *  - A handle is used by one thread at a time; different handles are
  *    independent.
  */

@@ -104,7 +104,7 @@ static struct timespec abs_after(clockid_t clock, int timeout_ms)
 
 UIPC_API int uipc_mutex_lock(uipc_mutex *m, int timeout_ms)
 {
-    if (!m)
+    if (!m || !uipc__timeout_valid(timeout_ms))
         return -EINVAL;
     struct mutex_impl *mi = impl_of(m);
     if (mi->magic != MUTEX_MAGIC)
