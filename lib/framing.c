@@ -296,8 +296,8 @@ ssize_t uipc__framer_send(struct uipc__framer *f, const void *msg, size_t len,
 {
     if (f->broken)
         return f->broken;
-    if ((f->eof || f->hup) && !f->sock)
-        return -EPIPE; /* the peer closed the pipe it wrote to: it is gone */
+    if (f->eof || f->hup)
+        return -EPIPE; /* the peer's end of stream was seen: it is gone */
     if (f->tx) {
         int r = flush_wait(f, dl);
         if (r < 0)

@@ -129,6 +129,28 @@ static void test_bad_timeout_sync(void **state)
     assert_int_equal(value, 7);
 }
 
+/* ---- finding 8: tcp: send after the peer's end was seen is -EPIPE ---- */
+
+static void test_tcp_send_after_eof(void **state)
+{
+    (void)state;
+    char uri[64];
+    snprintf(uri, sizeof uri, "tcp://127.0.0.1:%d", tu_free_port(SOCK_STREAM));
+    uipc_channel *srv, *cli;
+    assert_int_equal(uipc_open(&srv, uri, UIPC_CREATE), 0);
+    assert_int_equal(uipc_open(&cli, uri, 0), 0);
+    assert_int_equal(uipc_send(cli, "hi", 2, 2000), 2);
+    char buf[8];
+    assert_int_equal(uipc_recv(srv, buf, sizeof buf, 2000), 2);
+    assert_int_equal(uipc_close(cli), 0);
+    assert_int_equal(uipc_recv(srv, buf, sizeof buf, 2000), -EPIPE);
+    /* The kernel would still take these bytes (the RST comes later): the
+     * end of stream already said that nobody will read them. */
+    assert_int_equal(uipc_send(srv, "x", 1, 1000), -EPIPE);
+    assert_int_equal(uipc_send(srv, "x", 1, 1000), -EPIPE);
+    assert_int_equal(uipc_close(srv), 0);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_DFL); /* a SIGPIPE must kill the test, not pass unseen */
@@ -136,6 +158,7 @@ int main(void)
         cmocka_unit_test(test_bad_timeout_channels),
         cmocka_unit_test(test_bad_timeout_accept),
         cmocka_unit_test(test_bad_timeout_sync),
+        cmocka_unit_test(test_tcp_send_after_eof),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
