@@ -358,7 +358,7 @@ static bool ready_in_buffer(const struct uipc__framer *f)
     uint32_t len = header_len(f->rbuf + f->rpos);
     /* A header no sender could have written is ready too: the next recv
      * reports -EBADMSG at once, and a poller must be woken to learn it. */
-    return buffered(f) - UIPC__FRAME_HDR >= len || len > UIPC__MAXMSG_CEILING || f->eof;
+    return buffered(f) - UIPC__FRAME_HDR >= len || len > f->max_msg || f->eof;
 }
 
 /* Reads what the kernel has into rbuf.  1 data, 0 EOF, -EAGAIN, -errno. */
@@ -495,8 +495,8 @@ static ssize_t recv_one(struct uipc__framer *f, unsigned char *buf, size_t cap,
             return r;
     }
     uint32_t len = header_len(f->rbuf + f->rpos);
-    if (len > UIPC__MAXMSG_CEILING) {
-        f->broken = -EBADMSG; /* not a header we could have written */
+    if (len > f->max_msg) {
+        f->broken = -EBADMSG; /* not a header a libuipc peer could have written */
         return -EBADMSG;
     }
     if (len > cap)
@@ -530,6 +530,7 @@ void uipc__framer_init(struct uipc__framer *f, int rfd, int wfd, bool sock)
     memset(f, 0, sizeof *f);
     f->guard = -1;
     f->sock = sock;
+    f->max_msg = UIPC__MAXMSG_CEILING;
     uipc__pollset_init(&f->ps);
     uipc__framer_attach(f, rfd, wfd);
 }

@@ -4,6 +4,11 @@
  *
  * Wire format: a 4-byte little-endian length, then that many bytes.
  *
+ * A header longer than the channel's max_msg is a protocol violation (no
+ * libuipc sender writes one): -EBADMSG, and the framer is broken for good
+ * (every later send and receive is -EBADMSG), so a hostile peer cannot
+ * wedge a receiver behind a frame it can neither take nor skip.
+ *
  * Receiving reads as much as the kernel has (up to a 64 KiB buffer) and
  * hands out whole messages (after a large message it reads only the next
  * header, so that a large body is read straight into the caller's buffer); a message larger than the caller's buffer gives
@@ -79,6 +84,7 @@ struct uipc__framer {
     int64_t rcvtimeo_ns;   /* sockets: the SO_RCVTIMEO set, 0 for none (framing.c) */
     bool hup;              /* pipes: the read pipe hung up while we sent: peer gone */
     int broken;            /* sticky error (-EBADMSG on a garbage header) */
+    size_t max_msg;        /* the channel's limit: a longer header is -EBADMSG (set by the transport) */
 
     unsigned char *rbuf;   /* UIPC__FRAME_RBUF bytes, allocated on first use */
     size_t rpos, rlen;     /* unread bytes are rbuf[rpos, rlen) */

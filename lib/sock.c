@@ -284,7 +284,7 @@ int uipc__sock_open(struct uipc_channel *ch, const struct uipc__sockspec *s, int
     c->spec = *s;
     c->listen_fd = -1;
     uipc__framer_init(&c->f, -1, -1, true);
-    ch->max_msg = s->max_msg;
+    ch->max_msg = c->f.max_msg = s->max_msg;
     if (flags & UIPC_CREATE) {
         int fd = listen_socket(s, flags, 1);
         if (fd < 0)
@@ -381,11 +381,13 @@ static ssize_t seq_recv(struct uipc__sock_channel *c, void *buf, size_t cap,
         struct iovec v[2] = {{&tag, 1}, {buf, cap}};
         struct msghdr m = {.msg_iov = v, .msg_iovlen = 2};
         ssize_t n = recvmsg(c->f.rfd, &m, wait | MSG_TRUNC | peek);
-        if (n > 0 && (size_t)n - 1 > cap) {
+        if (n > 0 && (size_t)n - 1 > c->base.max_msg) {
             if (peek)
-                return -EMSGSIZE;
-            return -EBADMSG; /* larger than the peer may send: dropped by the kernel */
+                recv(c->f.rfd, &tag, 1, MSG_DONTWAIT); /* drop it */
+            return c->f.broken = -EBADMSG; /* larger than a libuipc peer sends */
         }
+        if (n > 0 && (size_t)n - 1 > cap)
+            return -EMSGSIZE; /* only when peeking: it stays queued */
         if (n > 0 && peek) {
             peek = 0; /* it fits: receive it for real (peeking again would spin) */
             continue;
@@ -506,7 +508,7 @@ int uipc__sock_accept(struct uipc_listener *l, struct uipc_channel *ch, struct u
     c->spec = sl->spec;
     c->listen_fd = -1;
     uipc__framer_init(&c->f, fd, fd, true);
-    ch->max_msg = sl->spec.max_msg;
+    ch->max_msg = c->f.max_msg = sl->spec.max_msg;
     return 0;
 }
 

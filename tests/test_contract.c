@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -151,6 +153,137 @@ static void test_tcp_send_after_eof(void **state)
     assert_int_equal(uipc_close(srv), 0);
 }
 
+/* ---- finding 12: a frame longer than max_msg breaks the channel ---- */
+
+/* Declared lengths a hostile peer writes on a maxmsg=1K channel, and the
+ * buffer the receiver offers: far beyond the buffer (the receiver used to
+ * sit at -EMSGSIZE forever), and just beyond max_msg with a buffer that
+ * would hold it (it used to wait for a body that never comes). */
+static const struct {
+    uint32_t len;
+    size_t cap;
+} bad_frames[] = {{100u << 20, 1024}, {1025, 4096}};
+
+/* rx gets a header declaring len from raw_fd: -EBADMSG, and for good. */
+static void expect_broken(uipc_channel *rx, int raw_fd, uint32_t len, size_t cap)
+{
+    unsigned char hdr[4] = {(unsigned char)len, (unsigned char)(len >> 8),
+                            (unsigned char)(len >> 16), (unsigned char)(len >> 24)};
+    assert_int_equal(write(raw_fd, hdr, sizeof hdr), (ssize_t)sizeof hdr);
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    assert_int_equal(uipc_recv(rx, buf, cap, 2000), -EBADMSG);
+    assert_int_equal(uipc_recv(rx, buf, cap, 0), -EBADMSG);
+    assert_int_equal(uipc_send(rx, "x", 1, 0), -EBADMSG);
+    free(buf);
+}
+
+/* The owner of uri (created with maxmsg=1K) against a raw socket client. */
+static void bad_frame_socket(const char *uri, const struct sockaddr *sa, socklen_t salen)
+{
+    for (size_t i = 0; i < sizeof bad_frames / sizeof bad_frames[0]; i++) {
+        uipc_channel *owner;
+        assert_int_equal(uipc_open(&owner, uri, UIPC_CREATE), 0);
+        int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true(fd >= 0);
+        assert_int_equal(connect(fd, sa, salen), 0);
+        expect_broken(owner, fd, bad_frames[i].len, bad_frames[i].cap);
+        close(fd);
+        assert_int_equal(uipc_close(owner), 0);
+    }
+}
+
+static void test_bad_frame_unix(void **state)
+{
+    (void)state;
+    char dir[64], uri[160];
+    tu_tmpdir(dir, sizeof dir);
+    struct sockaddr_un un = {.sun_family = AF_UNIX};
+    snprintf(un.sun_path, sizeof un.sun_path, "%s/s", dir);
+    snprintf(uri, sizeof uri, "unix://%s?maxmsg=1K", un.sun_path);
+    bad_frame_socket(uri, (struct sockaddr *)&un, sizeof un);
+    tu_rmdir_all(dir);
+}
+
+static void test_bad_frame_tcp(void **state)
+{
+    (void)state;
+    int port = tu_free_port(SOCK_STREAM);
+    char uri[96];
+    snprintf(uri, sizeof uri, "tcp://127.0.0.1:%d?maxmsg=1K", port);
+    struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bad_frame_socket(uri, (struct sockaddr *)&in, sizeof in);
+}
+
+static void test_bad_frame_fifo(void **state)
+{
+    (void)state;
+    char dir[64], uri[160], c2s[160];
+    tu_tmpdir(dir, sizeof dir);
+    snprintf(uri, sizeof uri, "fifo://%s/f?maxmsg=1K", dir);
+    snprintf(c2s, sizeof c2s, "%s/f.c2s", dir);
+    for (size_t i = 0; i < sizeof bad_frames / sizeof bad_frames[0]; i++) {
+        uipc_channel *owner;
+        assert_int_equal(uipc_open(&owner, uri, UIPC_CREATE), 0);
+        int fd = open(c2s, O_WRONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        expect_broken(owner, fd, bad_frames[i].len, bad_frames[i].cap);
+        close(fd);
+        assert_int_equal(uipc_close(owner), 0);
+    }
+    tu_rmdir_all(dir);
+}
+
+/* pipe: names nothing a stranger could open, but a process that shares
+ * the descriptors (a forked child that went wrong) can write anything: the
+ * test writes through the write end of the pipe b reads. */
+static void test_bad_frame_pipe(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof bad_frames / sizeof bad_frames[0]; i++) {
+        int before = dup(0); /* the first descriptor uipc_pair will take */
+        close(before);
+        uipc_channel *a, *b;
+        assert_int_equal(uipc_pair("pipe:?maxmsg=1K", &a, &b), 0);
+        /* pipe2(a to b) comes first: its write end is before + 1. */
+        int w = before + 1;
+        assert_int_equal(fcntl(w, F_GETFL) & O_ACCMODE, O_WRONLY);
+        expect_broken(b, w, bad_frames[i].len, bad_frames[i].cap);
+        assert_int_equal(uipc_close(a), 0);
+        assert_int_equal(uipc_close(b), 0);
+    }
+}
+
+/* unix: seqpacket: a record longer than max_msg (the kernel drops what
+ * does not fit) breaks the channel too, whatever buffer the receiver has. */
+static void test_bad_frame_seqpacket(void **state)
+{
+    (void)state;
+    char name[64], uri[128];
+    tu_name(name, sizeof name, "uipc-ct-seq-");
+    snprintf(uri, sizeof uri, "unix:@%s?type=seqpacket&maxmsg=1K", name);
+    struct sockaddr_un un = {.sun_family = AF_UNIX};
+    memcpy(un.sun_path + 1, name, strlen(name));
+    socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name));
+    size_t caps[] = {100, 4096};
+    for (size_t i = 0; i < 2; i++) {
+        uipc_channel *owner;
+        assert_int_equal(uipc_open(&owner, uri, UIPC_CREATE), 0);
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        assert_int_equal(connect(fd, (struct sockaddr *)&un, len), 0);
+        static char rec[2049] = {1}; /* tag 1, then 2048 bytes */
+        assert_int_equal(send(fd, rec, sizeof rec, 0), (ssize_t)sizeof rec);
+        assert_int_equal(send(fd, rec, 5, 0), 5); /* a good one behind it */
+        char *buf = malloc(caps[i]);
+        assert_int_equal(uipc_recv(owner, buf, caps[i], 2000), -EBADMSG);
+        assert_int_equal(uipc_recv(owner, buf, caps[i], 0), -EBADMSG);
+        free(buf);
+        close(fd);
+        assert_int_equal(uipc_close(owner), 0);
+    }
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_DFL); /* a SIGPIPE must kill the test, not pass unseen */
@@ -159,6 +292,11 @@ int main(void)
         cmocka_unit_test(test_bad_timeout_accept),
         cmocka_unit_test(test_bad_timeout_sync),
         cmocka_unit_test(test_tcp_send_after_eof),
+        cmocka_unit_test(test_bad_frame_unix),
+        cmocka_unit_test(test_bad_frame_tcp),
+        cmocka_unit_test(test_bad_frame_fifo),
+        cmocka_unit_test(test_bad_frame_pipe),
+        cmocka_unit_test(test_bad_frame_seqpacket),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -62,7 +62,7 @@ static int unix_pair(struct uipc_channel *a, struct uipc_channel *b, const struc
     ca->listen_fd = cb->listen_fd = -1;
     uipc__framer_init(&ca->f, sv[0], sv[0], true);
     uipc__framer_init(&cb->f, sv[1], sv[1], true);
-    a->max_msg = b->max_msg = s.max_msg;
+    a->max_msg = b->max_msg = ca->f.max_msg = cb->f.max_msg = s.max_msg;
     return 0;
 }
 
