@@ -398,8 +398,15 @@ static ssize_t seq_recv(struct uipc__sock_channel *c, void *buf, size_t cap,
             c->f.eof = true;
             return -EPIPE;
         }
-        if (errno == EINTR)
+        if (errno == EINTR) {
+            /* Parked under SO_RCVTIMEO, a signal restarts nothing: re-arm
+             * from what is left of the deadline, through the DONTWAIT try
+             * (re-entering recvmsg as it was would wait the whole
+             * SO_RCVTIMEO again after every signal, without bound). */
+            if (dl->timeout_ms >= 0)
+                wait = MSG_DONTWAIT;
             continue;
+        }
         if (errno != EAGAIN)
             return -errno;
         if (wait && dl->timeout_ms != 0 && uipc__framer_arm_rcvtimeo(&c->f, dl) == 0) {

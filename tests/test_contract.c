@@ -284,6 +284,53 @@ static void test_bad_frame_seqpacket(void **state)
     }
 }
 
+/* ---- finding 9: timeouts hold under a storm of signals ---- */
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+}
+
+/* uipc_recv(200 ms) on an idle channel while SIGALRM arrives every 5 ms,
+ * with and without SA_RESTART: -ETIMEDOUT, and well within 2 s (a
+ * correctness bound, not a timing measurement: it used to take 3-22 s). */
+static void recv_under_signals(const char *pair_uri)
+{
+    for (int restart = 0; restart < 2; restart++) {
+        struct sigaction sa = {.sa_handler = on_alarm, .sa_flags = restart ? SA_RESTART : 0};
+        sigemptyset(&sa.sa_mask);
+        struct sigaction old;
+        assert_int_equal(sigaction(SIGALRM, &sa, &old), 0);
+        uipc_channel *a, *b;
+        assert_int_equal(uipc_pair(pair_uri, &a, &b), 0);
+        struct itimerval it = {{0, 5000}, {0, 5000}};
+        assert_int_equal(setitimer(ITIMER_REAL, &it, NULL), 0);
+        char buf[64];
+        for (int round = 0; round < 3; round++) {
+            int64_t t0 = tu_now_ms();
+            assert_int_equal(uipc_recv(b, buf, sizeof buf, 200), -ETIMEDOUT);
+            int64_t took = tu_now_ms() - t0;
+            if (took >= 2000)
+                fail_msg("%s (SA_RESTART %d): a 200 ms receive took %lld ms", pair_uri, restart,
+                         (long long)took);
+        }
+        struct itimerval off = {{0, 0}, {0, 0}};
+        setitimer(ITIMER_REAL, &off, NULL);
+        sigaction(SIGALRM, &old, NULL);
+        uipc_close(a);
+        uipc_close(b);
+    }
+}
+
+static void test_timeout_under_signals(void **state)
+{
+    (void)state;
+    recv_under_signals("unix:?type=seqpacket");
+    recv_under_signals("unix:");
+    recv_under_signals("pipe:");
+    recv_under_signals("shm:");
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_DFL); /* a SIGPIPE must kill the test, not pass unseen */
@@ -297,6 +344,7 @@ int main(void)
         cmocka_unit_test(test_bad_frame_fifo),
         cmocka_unit_test(test_bad_frame_pipe),
         cmocka_unit_test(test_bad_frame_seqpacket),
+        cmocka_unit_test(test_timeout_under_signals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
