@@ -331,6 +331,74 @@ static void test_timeout_under_signals(void **state)
     recv_under_signals("shm:");
 }
 
+/* ---- finding 10: seqpacket max_msg is the truth ---- */
+
+/* A max_msg message goes through a seqpacket pair, or the open says why not. */
+static int seq_carries(size_t max)
+{
+    char uri[96];
+    snprintf(uri, sizeof uri, "unix:?type=seqpacket&maxmsg=%zu", max);
+    uipc_channel *a, *b;
+    int r = uipc_pair(uri, &a, &b);
+    if (r < 0)
+        return r;
+    if (uipc_max_msg(a) != max)
+        return -1000;
+    unsigned char *m = malloc(max), *got = malloc(max);
+    if (!m || !got)
+        return -ENOMEM;
+    tu_fill(m, max, 7);
+    ssize_t n = uipc_send(a, m, max, 5000);
+    if (n == (ssize_t)max)
+        n = uipc_recv(b, got, max, 5000);
+    if (n == (ssize_t)max)
+        n = uipc_send(b, m, max, 5000); /* the other direction too */
+    if (n == (ssize_t)max)
+        n = uipc_recv(a, got, max, 5000);
+    r = n == (ssize_t)max ? tu_check(got, max, 7) : (int)n;
+    free(m);
+    free(got);
+    uipc_close(a);
+    uipc_close(b);
+    return r;
+}
+
+static int seq_unprivileged(void *arg)
+{
+    (void)arg;
+    if (setgid(65534) < 0 || setuid(65534) < 0)
+        return 90;
+    int r = seq_carries(4u << 20);
+    size_t kernel_max = 2 * tu_proc_value("/proc/sys/net/core/wmem_max");
+    if (kernel_max >= (4u << 20) + 33)
+        return r == 0 ? 0 : 91;
+    return r == -EMSGSIZE ? 0 : 92; /* refused at open, not at every send */
+}
+
+static void test_seqpacket_maxmsg(void **state)
+{
+    (void)state;
+    /* Above the 208 KiB default send buffer: raised, for every user. */
+    assert_int_equal(seq_carries(256u << 10), 0);
+    assert_int_equal(seq_carries(300000), 0);
+    size_t kernel_max = 2 * tu_proc_value("/proc/sys/net/core/wmem_max");
+    int r = seq_carries(4u << 20);
+    if (kernel_max >= (4u << 20) + 33) {
+        assert_int_equal(r, 0);
+    } else {
+        assert_int_equal(r, -EMSGSIZE);
+        char name[64], uri[128];
+        tu_name(name, sizeof name, "uipc-ct-seqmax-");
+        snprintf(uri, sizeof uri, "unix:@%s?type=seqpacket&maxmsg=4M", name);
+        uipc_channel *c;
+        uipc_listener *l;
+        assert_int_equal(uipc_open(&c, uri, UIPC_CREATE), -EMSGSIZE);
+        assert_int_equal(uipc_listen(&l, uri, UIPC_CREATE), -EMSGSIZE);
+    }
+    /* The same answer for an unprivileged user (no SO_SNDBUFFORCE). */
+    assert_int_equal(tu_wait(tu_fork(seq_unprivileged, NULL)), 0);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_DFL); /* a SIGPIPE must kill the test, not pass unseen */
@@ -345,6 +413,7 @@ int main(void)
         cmocka_unit_test(test_bad_frame_pipe),
         cmocka_unit_test(test_bad_frame_seqpacket),
         cmocka_unit_test(test_timeout_under_signals),
+        cmocka_unit_test(test_seqpacket_maxmsg),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
