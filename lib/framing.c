@@ -257,6 +257,13 @@ static int wait_writable(struct uipc__framer *f, const struct uipc__deadline *dl
     return 0;
 }
 
+/* Pipes: true when every writer of the read pipe, the peer, is gone. */
+static bool read_pipe_hung_up(const struct uipc__framer *f)
+{
+    struct pollfd p = {.fd = f->rfd, .events = 0};
+    return poll(&p, 1, 0) == 1 && (p.revents & POLLHUP);
+}
+
 /* Flushes the backlog, waiting within the deadline. */
 static int flush_wait(struct uipc__framer *f, const struct uipc__deadline *dl)
 {
@@ -298,6 +305,10 @@ ssize_t uipc__framer_send(struct uipc__framer *f, const void *msg, size_t len,
         return f->broken;
     if (f->eof || f->hup)
         return -EPIPE; /* the peer's end of stream was seen: it is gone */
+    if (f->guard >= 0 && uipc__live_check_due(&f->live) && read_pipe_hung_up(f)) {
+        f->hup = true; /* the guard keeps the write side open: look (framing.h) */
+        return -EPIPE;
+    }
     if (f->tx) {
         int r = flush_wait(f, dl);
         if (r < 0)
@@ -531,6 +542,7 @@ void uipc__framer_init(struct uipc__framer *f, int rfd, int wfd, bool sock)
     f->guard = -1;
     f->sock = sock;
     f->max_msg = UIPC__MAXMSG_CEILING;
+    uipc__live_check_init(&f->live, 1);
     uipc__pollset_init(&f->ps);
     uipc__framer_attach(f, rfd, wfd);
 }

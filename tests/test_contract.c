@@ -399,6 +399,106 @@ static void test_seqpacket_maxmsg(void **state)
     assert_int_equal(tu_wait(tu_fork(seq_unprivileged, NULL)), 0);
 }
 
+/* ---- finding 7: a send to a killed receiver is -EPIPE ---- */
+
+/* Longer than the documented bound (1 ms, docs/RELIABILITY.md). */
+#define AFTER_DEATH_MS 5
+
+static void nap_ms(int ms)
+{
+    struct timespec ts = {0, ms * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+struct dead_rx {
+    const char *uri;
+    int flags;          /* the child's uipc_open flags */
+    uipc_channel *pair; /* pair transports: the child's end (its other end closed) */
+};
+
+/* The receiver: attach (or create), take one message, answer, wait to die. */
+static int dead_rx_child(void *arg)
+{
+    struct dead_rx *d = arg;
+    uipc_channel *c = d->pair;
+    if (!c && uipc_open(&c, d->uri, d->flags) < 0)
+        return 10;
+    char buf[16];
+    if (uipc_recv(c, buf, sizeof buf, 10000) != 5 || uipc_send(c, "ready", 5, 10000) != 5)
+        return 11;
+    for (;;)
+        pause();
+}
+
+/* The survivor's channel talks to a live child; once the child is killed
+ * and reaped, its first send after AFTER_DEATH_MS is -EPIPE, and the next. */
+static void expect_send_epipe(uipc_channel *c, pid_t child)
+{
+    char buf[16];
+    assert_int_equal(uipc_send(c, "hello", 5, 10000), 5);
+    assert_int_equal(uipc_recv(c, buf, sizeof buf, 10000), 5);
+    assert_int_equal(kill(child, SIGKILL), 0);
+    assert_int_equal(tu_wait(child), 128 + SIGKILL);
+    nap_ms(AFTER_DEATH_MS);
+    assert_int_equal(uipc_send(c, "lost?", 5, 1000), -EPIPE);
+    assert_int_equal(uipc_send(c, "lost?", 5, 1000), -EPIPE);
+}
+
+static void dead_receiver_pair(const char *uri)
+{
+    uipc_channel *a, *b;
+    assert_int_equal(uipc_pair(uri, &a, &b), 0);
+    struct dead_rx d = {.uri = uri, .pair = b};
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        uipc_close(a);
+        _exit(dead_rx_child(&d));
+    }
+    assert_int_equal(uipc_close(b), 0);
+    expect_send_epipe(a, pid);
+    assert_int_equal(uipc_close(a), 0);
+}
+
+/* Named: the killed receiver is the peer (child attaches), then the owner
+ * (child creates, the test attaches once it can). */
+static void dead_receiver_named(const char *uri)
+{
+    for (int child_owns = 0; child_owns < 2; child_owns++) {
+        uipc_channel *c = NULL;
+        struct dead_rx d = {.uri = uri, .flags = child_owns ? UIPC_CREATE : 0};
+        if (!child_owns)
+            assert_int_equal(uipc_open(&c, uri, UIPC_CREATE), 0);
+        pid_t pid = tu_fork(dead_rx_child, &d);
+        if (child_owns) {
+            int r;
+            int64_t t0 = tu_now_ms();
+            while ((r = uipc_open(&c, uri, 0)) == -ENOENT && tu_now_ms() - t0 < 10000)
+                nap_ms(2);
+            assert_int_equal(r, 0);
+        }
+        expect_send_epipe(c, pid);
+        assert_int_equal(uipc_close(c), 0);
+        uipc_unlink(uri); /* the killed owner's stale rendezvous */
+    }
+}
+
+static void test_send_to_dead_receiver(void **state)
+{
+    (void)state;
+    char dir[64], uri[160], name[64];
+    dead_receiver_pair("pipe:");
+    dead_receiver_pair("shm:");
+    tu_tmpdir(dir, sizeof dir);
+    snprintf(uri, sizeof uri, "fifo://%s/f", dir);
+    dead_receiver_named(uri);
+    tu_name(name, sizeof name, "uipc-ct-dead-");
+    snprintf(uri, sizeof uri, "shm://%s", name);
+    dead_receiver_named(uri);
+    tu_rmdir_all(dir);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_DFL); /* a SIGPIPE must kill the test, not pass unseen */
@@ -414,6 +514,7 @@ int main(void)
         cmocka_unit_test(test_bad_frame_seqpacket),
         cmocka_unit_test(test_timeout_under_signals),
         cmocka_unit_test(test_seqpacket_maxmsg),
+        cmocka_unit_test(test_send_to_dead_receiver),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
