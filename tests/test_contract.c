@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The contract under attack (issue 10, findings 7-14): what a careless
  * caller, a hostile peer or a dying peer can do to a channel, and what the
