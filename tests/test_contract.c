@@ -500,6 +500,68 @@ static void test_send_to_dead_receiver(void **state)
     tu_rmdir_all(dir);
 }
 
+/* ---- finding 17: error texts and documented errors are true ---- */
+
+/* The texts are neutral or name every cause the library has for the code. */
+static void test_error_texts(void **state)
+{
+    (void)state;
+    /* -EINVAL comes from bad parameters and timeouts too, not only URIs. */
+    uipc_channel *a, *b;
+    assert_int_equal(uipc_pair("pipe:", &a, &b), 0);
+    assert_int_equal(uipc_send(a, "x", 1, -7), -EINVAL);
+    assert_null(strstr(uipc_strerror(-EINVAL), "URI"));
+    /* -EBUSY also means an outstanding zero-copy reservation or peek: the
+     * plain calls refuse while one is held (uipc_zerocopy(3)). */
+    void *w;
+    assert_int_equal(uipc_send_reserve(a, &w, 1, 0), 0);
+    assert_int_equal(uipc_send(a, "x", 1, 0), -EBUSY);
+    assert_int_equal(uipc_send_commit(a, 1), 0);
+    const void *m;
+    assert_int_equal(uipc_recv_peek(b, &m, 1000), 1);
+    char buf[4];
+    assert_int_equal(uipc_recv(b, buf, sizeof buf, 0), -EBUSY);
+    assert_int_equal(uipc_recv_release(b), 0);
+    assert_non_null(strstr(uipc_strerror(-EBUSY), "reservation or peek"));
+    assert_null(strstr(uipc_strerror(-EAGAIN), "timeout 0")); /* trylock, would-block */
+    uipc_close(a);
+    uipc_close(b);
+}
+
+/* uipc_pair is exactly pipe:, unix: (both types) and shm: (uipc.h). */
+static void test_pair_support(void **state)
+{
+    (void)state;
+    static const char *const yes[] = {"pipe:", "unix:", "unix:?type=seqpacket", "shm:"};
+    static const char *const no[] = {"fifo:", "tcp:", "udp:", "mmap:", "mq:", "sysvmq:", "file:"};
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+        uipc_channel *a, *b;
+        assert_int_equal(uipc_pair(yes[i], &a, &b), 0);
+        uipc_close(a);
+        uipc_close(b);
+    }
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
+        uipc_channel *a, *b;
+        if (uipc_pair(no[i], &a, &b) != -ENOTSUP)
+            fail_msg("uipc_pair(\"%s\") is not -ENOTSUP", no[i]);
+    }
+}
+
+/* tcp: with nobody listening: the open succeeds, the first operation and
+ * every later one is -ECONNREFUSED (docs/transports.md, Errors at open). */
+static void test_tcp_refused_at_first_send(void **state)
+{
+    (void)state;
+    char uri[64];
+    snprintf(uri, sizeof uri, "tcp://127.0.0.1:%d", tu_free_port(SOCK_STREAM));
+    uipc_channel *c;
+    assert_int_equal(uipc_open(&c, uri, 0), 0);
+    assert_int_equal(uipc_send(c, "x", 1, 2000), -ECONNREFUSED);
+    char b;
+    assert_int_equal(uipc_recv(c, &b, 1, 2000), -ECONNREFUSED);
+    uipc_close(c);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_DFL); /* a SIGPIPE must kill the test, not pass unseen */
@@ -516,6 +578,9 @@ int main(void)
         cmocka_unit_test(test_timeout_under_signals),
         cmocka_unit_test(test_seqpacket_maxmsg),
         cmocka_unit_test(test_send_to_dead_receiver),
+        cmocka_unit_test(test_error_texts),
+        cmocka_unit_test(test_pair_support),
+        cmocka_unit_test(test_tcp_refused_at_first_send),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

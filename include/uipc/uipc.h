@@ -83,7 +83,8 @@ UIPC_API int uipc_open(uipc_channel **out, const char *uri, int flags);
 /*
  * Makes two connected endpoints in this process, for related processes: fork
  * afterwards and let each process close the end it does not use.  Supported
- * by pipe:, unix: and shm: (and others where noted); -ENOTSUP elsewhere.
+ * by pipe:, unix: (stream and seqpacket) and shm:; -ENOTSUP on every other
+ * transport.
  */
 UIPC_API int uipc_pair(const char *uri, uipc_channel **a, uipc_channel **b);
 
