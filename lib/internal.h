@@ -23,6 +23,20 @@
 #include "uri.h"
 #include "wait.h"
 
+/*
+ * Debug builds (NDEBUG not defined, as in CMake's Debug and the sanitizer
+ * builds) catch a handle used by two threads at once, which the contract
+ * leaves undefined (uipc(7), THREADS AND PROCESSES): every call on a
+ * channel or listener marks the handle busy with its name for its
+ * duration, and a second call that finds it busy, or a close that finds a
+ * call inside, aborts with both names (uipc__misuse) instead of corrupting
+ * messages or freeing memory a blocked call still uses.  Release builds
+ * compile none of it.
+ */
+#ifndef NDEBUG
+#define UIPC__DEBUG_THREADS 1
+#endif
+
 /* Default and ceiling for ?maxmsg= on transports without a natural limit. */
 #define UIPC__DEFAULT_MAXMSG (16u << 20)
 #define UIPC__MAXMSG_CEILING (1u << 30)
@@ -45,11 +59,17 @@ struct uipc_channel {
     bool zc_sending;    /* a reservation is outstanding */
     int zc_timeout_ms;  /* emulated reserve: the timeout its commit sends with */
     ssize_t zc_peeked;  /* length of a peeked message, -1 if none */
+#ifdef UIPC__DEBUG_THREADS
+    _Atomic(const char *) dbg_call; /* the public call inside, NULL if none */
+#endif
 };
 
 struct uipc_listener {
     const struct uipc_transport *tp;
     pid_t opener;
+#ifdef UIPC__DEBUG_THREADS
+    _Atomic(const char *) dbg_call;
+#endif
 };
 
 /* Message attributes a transport honours (struct uipc_transport.attrs). */
@@ -111,6 +131,9 @@ struct uipc_transport {
     int (*listener_close)(struct uipc_listener *l);
     int (*listener_pollfd)(const struct uipc_listener *l);
 };
+
+/* uipc.c, debug builds: reports two threads on one handle and aborts. */
+_Noreturn void uipc__misuse(const char *call, const char *inside);
 
 /* registry.c */
 const struct uipc_transport *uipc__transport_find(const char *scheme);

@@ -7,11 +7,48 @@
  * transports without native support.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "internal.h"
+
+/* ---- debug builds: one thread per handle (internal.h) ---- */
+
+#ifdef UIPC__DEBUG_THREADS
+_Noreturn void uipc__misuse(const char *call, const char *inside)
+{
+    fprintf(stderr,
+            "libuipc: %s on a handle while another thread is inside %s on it: a handle is "
+            "used by one thread at a time (uipc(7), THREADS AND PROCESSES); this debug "
+            "build aborts\n",
+            call, inside);
+    abort();
+}
+
+static void busy_enter(_Atomic(const char *) *slot, const char *call)
+{
+    const char *inside = atomic_exchange(slot, call);
+    if (inside)
+        uipc__misuse(call, inside);
+}
+
+static void busy_check_idle(_Atomic(const char *) *slot, const char *call)
+{
+    const char *inside = atomic_load(slot);
+    if (inside)
+        uipc__misuse(call, inside);
+}
+
+#define BUSY_ENTER(h, call) busy_enter(&(h)->dbg_call, call)
+#define BUSY_LEAVE(h) atomic_store(&(h)->dbg_call, NULL)
+#define BUSY_CHECK_IDLE(h, call) busy_check_idle(&(h)->dbg_call, call)
+#else
+#define BUSY_ENTER(h, call) ((void)0)
+#define BUSY_LEAVE(h) ((void)0)
+#define BUSY_CHECK_IDLE(h, call) ((void)0)
+#endif
 
 UIPC_API const char *uipc_version(void)
 {
@@ -117,8 +154,8 @@ static int zc_busy(const struct uipc_channel *ch)
     return ch->zc_sending || ch->zc_peeked >= 0 ? -EBUSY : 0;
 }
 
-UIPC_API ssize_t uipc_sendmsg(uipc_channel *ch, const void *msg, size_t len,
-                              const uipc_msginfo *info, int timeout_ms)
+static ssize_t sendmsg_call(uipc_channel *ch, const void *msg, size_t len,
+                            const uipc_msginfo *info, int timeout_ms)
 {
     if (!ch || (!msg && len) || !uipc__timeout_valid(timeout_ms))
         return -EINVAL;
@@ -138,8 +175,8 @@ UIPC_API ssize_t uipc_sendmsg(uipc_channel *ch, const void *msg, size_t len,
     return ch->tp->send(ch, msg ? msg : "", len, info, &dl);
 }
 
-UIPC_API ssize_t uipc_recvmsg(uipc_channel *ch, void *buf, size_t cap, uipc_msginfo *info,
-                              int timeout_ms)
+static ssize_t recvmsg_call(uipc_channel *ch, void *buf, size_t cap, uipc_msginfo *info,
+                            int timeout_ms)
 {
     if (!ch || (!buf && cap) || !uipc__timeout_valid(timeout_ms))
         return -EINVAL;
@@ -162,20 +199,53 @@ UIPC_API ssize_t uipc_recvmsg(uipc_channel *ch, void *buf, size_t cap, uipc_msgi
     return n;
 }
 
+UIPC_API ssize_t uipc_sendmsg(uipc_channel *ch, const void *msg, size_t len,
+                              const uipc_msginfo *info, int timeout_ms)
+{
+    if (!ch)
+        return -EINVAL;
+    BUSY_ENTER(ch, "uipc_sendmsg");
+    ssize_t n = sendmsg_call(ch, msg, len, info, timeout_ms);
+    BUSY_LEAVE(ch);
+    return n;
+}
+
+UIPC_API ssize_t uipc_recvmsg(uipc_channel *ch, void *buf, size_t cap, uipc_msginfo *info,
+                              int timeout_ms)
+{
+    if (!ch)
+        return -EINVAL;
+    BUSY_ENTER(ch, "uipc_recvmsg");
+    ssize_t n = recvmsg_call(ch, buf, cap, info, timeout_ms);
+    BUSY_LEAVE(ch);
+    return n;
+}
+
 UIPC_API ssize_t uipc_send(uipc_channel *ch, const void *msg, size_t len, int timeout_ms)
 {
-    return uipc_sendmsg(ch, msg, len, NULL, timeout_ms);
+    if (!ch)
+        return -EINVAL;
+    BUSY_ENTER(ch, "uipc_send");
+    ssize_t n = sendmsg_call(ch, msg, len, NULL, timeout_ms);
+    BUSY_LEAVE(ch);
+    return n;
 }
 
 UIPC_API ssize_t uipc_recv(uipc_channel *ch, void *buf, size_t cap, int timeout_ms)
 {
-    return uipc_recvmsg(ch, buf, cap, NULL, timeout_ms);
+    if (!ch)
+        return -EINVAL;
+    BUSY_ENTER(ch, "uipc_recv");
+    ssize_t n = recvmsg_call(ch, buf, cap, NULL, timeout_ms);
+    BUSY_LEAVE(ch);
+    return n;
 }
 
 UIPC_API int uipc_close(uipc_channel *ch)
 {
     if (!ch)
         return -EINVAL;
+    BUSY_CHECK_IDLE(ch, "uipc_close");
     int r = ch->tp->close(ch);
     free(ch->zc_buf);
     free(ch);
@@ -250,7 +320,7 @@ UIPC_API int uipc_listen(uipc_listener **out, const char *uri, int flags)
     return 0;
 }
 
-UIPC_API int uipc_accept(uipc_listener *l, uipc_channel **out, int timeout_ms)
+static int accept_call(uipc_listener *l, uipc_channel **out, int timeout_ms)
 {
     if (out)
         *out = NULL;
@@ -270,10 +340,21 @@ UIPC_API int uipc_accept(uipc_listener *l, uipc_channel **out, int timeout_ms)
     return 0;
 }
 
+UIPC_API int uipc_accept(uipc_listener *l, uipc_channel **out, int timeout_ms)
+{
+    if (!l)
+        return accept_call(l, out, timeout_ms);
+    BUSY_ENTER(l, "uipc_accept");
+    int r = accept_call(l, out, timeout_ms);
+    BUSY_LEAVE(l);
+    return r;
+}
+
 UIPC_API int uipc_listener_close(uipc_listener *l)
 {
     if (!l)
         return -EINVAL;
+    BUSY_CHECK_IDLE(l, "uipc_listener_close");
     int r = l->tp->listener_close(l);
     free(l);
     return r;
@@ -302,7 +383,7 @@ static int zc_reserve_buf(struct uipc_channel *ch, size_t n)
     return 0;
 }
 
-UIPC_API int uipc_send_reserve(uipc_channel *ch, void **buf, size_t len, int timeout_ms)
+static int send_reserve_call(uipc_channel *ch, void **buf, size_t len, int timeout_ms)
 {
     if (buf)
         *buf = NULL;
@@ -331,7 +412,7 @@ UIPC_API int uipc_send_reserve(uipc_channel *ch, void **buf, size_t len, int tim
     return r;
 }
 
-UIPC_API int uipc_send_commit(uipc_channel *ch, size_t len)
+static int send_commit_call(uipc_channel *ch, size_t len)
 {
     if (!ch)
         return -EINVAL;
@@ -349,7 +430,7 @@ UIPC_API int uipc_send_commit(uipc_channel *ch, size_t len)
     return n < 0 ? (int)n : 0;
 }
 
-UIPC_API ssize_t uipc_recv_peek(uipc_channel *ch, const void **buf, int timeout_ms)
+static ssize_t recv_peek_call(uipc_channel *ch, const void **buf, int timeout_ms)
 {
     if (buf)
         *buf = NULL;
@@ -379,7 +460,7 @@ UIPC_API ssize_t uipc_recv_peek(uipc_channel *ch, const void **buf, int timeout_
     return n;
 }
 
-UIPC_API int uipc_recv_release(uipc_channel *ch)
+static int recv_release_call(uipc_channel *ch)
 {
     if (!ch)
         return -EINVAL;
@@ -387,4 +468,44 @@ UIPC_API int uipc_recv_release(uipc_channel *ch)
         return -EINVAL;
     ch->zc_peeked = -1;
     return ch->tp->recv_release ? ch->tp->recv_release(ch) : 0;
+}
+
+UIPC_API int uipc_send_reserve(uipc_channel *ch, void **buf, size_t len, int timeout_ms)
+{
+    if (!ch)
+        return send_reserve_call(ch, buf, len, timeout_ms);
+    BUSY_ENTER(ch, "uipc_send_reserve");
+    int r = send_reserve_call(ch, buf, len, timeout_ms);
+    BUSY_LEAVE(ch);
+    return r;
+}
+
+UIPC_API int uipc_send_commit(uipc_channel *ch, size_t len)
+{
+    if (!ch)
+        return send_commit_call(ch, len);
+    BUSY_ENTER(ch, "uipc_send_commit");
+    int r = send_commit_call(ch, len);
+    BUSY_LEAVE(ch);
+    return r;
+}
+
+UIPC_API ssize_t uipc_recv_peek(uipc_channel *ch, const void **buf, int timeout_ms)
+{
+    if (!ch)
+        return recv_peek_call(ch, buf, timeout_ms);
+    BUSY_ENTER(ch, "uipc_recv_peek");
+    ssize_t r = recv_peek_call(ch, buf, timeout_ms);
+    BUSY_LEAVE(ch);
+    return r;
+}
+
+UIPC_API int uipc_recv_release(uipc_channel *ch)
+{
+    if (!ch)
+        return recv_release_call(ch);
+    BUSY_ENTER(ch, "uipc_recv_release");
+    int r = recv_release_call(ch);
+    BUSY_LEAVE(ch);
+    return r;
 }

@@ -562,6 +562,155 @@ static void test_tcp_refused_at_first_send(void **state)
     uipc_close(c);
 }
 
+/* ---- findings 13 and 14: a handle used by two threads at once ---- */
+
+/*
+ * Both are outside the contract (one thread per handle); a debug build
+ * (NDEBUG not defined: the ASan and TSan builds) must catch them with a
+ * clear abort instead of corrupt messages or a use-after-free.  Release
+ * builds compile no check: these tests are skipped there.
+ */
+
+#ifndef NDEBUG
+/* Runs fn(arg) in a child whose stderr is captured; returns its status
+ * (128 + signal), killing it after 10 s; the output goes to out. */
+static int run_captured(int (*fn)(void *), void *arg, char *out, size_t cap)
+{
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(p[1], 2);
+        close(p[0]);
+        _exit(fn(arg));
+    }
+    close(p[1]);
+    size_t len = 0;
+    int status = -1;
+    int64_t t0 = tu_now_ms();
+    for (;;) {
+        struct pollfd q = {.fd = p[0], .events = POLLIN};
+        if (poll(&q, 1, 50) > 0) {
+            ssize_t n = read(p[0], out + len, cap - 1 - len);
+            if (n > 0)
+                len += (size_t)n;
+        }
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            status = WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
+            break;
+        }
+        if (tu_now_ms() - t0 > 10000) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            status = 1000; /* hung */
+            break;
+        }
+    }
+    ssize_t n;
+    while (len < cap - 1 && (n = read(p[0], out + len, cap - 1 - len)) > 0)
+        len += (size_t)n;
+    out[len] = '\0';
+    close(p[0]);
+    return status;
+}
+
+struct two_threads {
+    const char *uri;
+    int flags;
+    uipc_channel *ch;
+    bool close_while_blocked; /* 13: close under a blocked receive; 14: two senders */
+};
+
+static void *hammer_send(void *arg)
+{
+    uipc_channel *ch = arg;
+    char msg[64] = {0};
+    int64_t t0 = tu_now_ms();
+    while (tu_now_ms() - t0 < 3000)
+        uipc_send(ch, msg, sizeof msg, 0);
+    return NULL;
+}
+
+static void *blocked_recv(void *arg)
+{
+    char buf[64];
+    uipc_recv(arg, buf, sizeof buf, UIPC_FOREVER);
+    return NULL;
+}
+
+static int two_threads_child(void *arg)
+{
+    struct two_threads *t = arg;
+    uipc_channel *other = NULL;
+    if (t->flags < 0) {
+        if (uipc_pair(t->uri, &t->ch, &other) < 0)
+            return 10;
+    } else if (uipc_open(&t->ch, t->uri, t->flags) < 0) {
+        return 11;
+    }
+    pthread_t th[2];
+    if (t->close_while_blocked) {
+        pthread_create(&th[0], NULL, blocked_recv, t->ch);
+        nap_ms(200); /* it is parked inside uipc_recv by now */
+        uipc_close(t->ch);
+        pthread_join(th[0], NULL);
+    } else {
+        for (int i = 0; i < 2; i++)
+            pthread_create(&th[i], NULL, hammer_send, t->ch);
+        for (int i = 0; i < 2; i++)
+            pthread_join(th[i], NULL);
+    }
+    return 0; /* not caught */
+}
+
+static void expect_caught(const char *uri, int flags, bool close_while_blocked)
+{
+    struct two_threads t = {.uri = uri, .flags = flags, .close_while_blocked = close_while_blocked};
+    char out[4096];
+    int st = run_captured(two_threads_child, &t, out, sizeof out);
+    if (st != 128 + SIGABRT || !strstr(out, "one thread at a time"))
+        fail_msg("%s (%s): child status %d, stderr: %s", uri,
+                 close_while_blocked ? "close while blocked" : "two senders", st, out);
+    if (flags >= 0)
+        uipc_unlink(uri);
+}
+
+#endif /* NDEBUG */
+
+static void test_two_senders_caught(void **state)
+{
+    (void)state;
+#ifdef NDEBUG
+    skip();
+#else
+    char dir[64], uri[160];
+    tu_tmpdir(dir, sizeof dir);
+    expect_caught("shm:", -1, false);
+    snprintf(uri, sizeof uri, "mmap://%s/r", dir);
+    expect_caught(uri, UIPC_CREATE, false);
+    snprintf(uri, sizeof uri, "sysvmq://0x%x", 0x75c00000 | (getpid() & 0xfffff));
+    expect_caught(uri, UIPC_CREATE, false);
+    tu_rmdir_all(dir);
+#endif
+}
+
+static void test_close_while_blocked_caught(void **state)
+{
+    (void)state;
+#ifdef NDEBUG
+    skip();
+#else
+    char uri[160];
+    expect_caught("pipe:", -1, true);
+    expect_caught("unix:", -1, true);
+    expect_caught("shm:", -1, true);
+    snprintf(uri, sizeof uri, "sysvmq://0x%x", 0x75d00000 | (getpid() & 0xfffff));
+    expect_caught(uri, UIPC_CREATE, true);
+#endif
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_DFL); /* a SIGPIPE must kill the test, not pass unseen */
@@ -581,6 +730,8 @@ int main(void)
         cmocka_unit_test(test_error_texts),
         cmocka_unit_test(test_pair_support),
         cmocka_unit_test(test_tcp_refused_at_first_send),
+        cmocka_unit_test(test_two_senders_caught),
+        cmocka_unit_test(test_close_while_blocked_caught),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,7 +18,9 @@
  *    (-ETIMEDOUT).  Any other negative value is -EINVAL, before the call
  *    does anything.
  *  - A handle is used by one thread at a time; different handles are
- *    independent.
+ *    independent.  Two calls on one handle at once, or a close while
+ *    another thread is inside a call, are undefined; debug builds (without
+ *    NDEBUG) abort with both calls named (uipc(7), THREADS AND PROCESSES).
  */
 #ifndef UIPC_UIPC_H
 #define UIPC_UIPC_H
