@@ -30,7 +30,7 @@ static const struct err_text err_texts[] = {
     {ENOMEM, "Out of memory"},
     {EACCES, "Permission denied"},
     {EFAULT, "Bad address"},
-    {EBUSY, "Busy (the rendezvous has its peer, or a zero-copy reservation or peek is outstanding)"},
+    {EBUSY, "Busy (the rendezvous has its peer, a zero-copy reservation or peek is outstanding, or another thread is inside a call on the handle)"},
     {EEXIST, "Already exists"},
     {ENOTDIR, "Not a directory"},
     {EISDIR, "Is a directory"},

@@ -24,14 +24,15 @@
 #include "wait.h"
 
 /*
+ * One thread per handle (uipc(7), THREADS AND PROCESSES).  Every call on a
+ * channel or listener marks the handle with its name for its duration
+ * (in_call: a plain store in and out, nothing on the fast path worth
+ * counting), so that a close while another thread is blocked inside a
+ * call refuses with -EBUSY instead of freeing memory that call still uses.
  * Debug builds (NDEBUG not defined, as in CMake's Debug and the sanitizer
- * builds) catch a handle used by two threads at once, which the contract
- * leaves undefined (uipc(7), THREADS AND PROCESSES): every call on a
- * channel or listener marks the handle busy with its name for its
- * duration, and a second call that finds it busy, or a close that finds a
- * call inside, aborts with both names (uipc__misuse) instead of corrupting
- * messages or freeing memory a blocked call still uses.  Release builds
- * compile none of it.
+ * builds) also catch two calls at once: the mark is an atomic exchange, and
+ * a call that finds another inside aborts with both names (uipc__misuse)
+ * instead of corrupting messages.
  */
 #ifndef NDEBUG
 #define UIPC__DEBUG_THREADS 1
@@ -59,17 +60,13 @@ struct uipc_channel {
     bool zc_sending;    /* a reservation is outstanding */
     int zc_timeout_ms;  /* emulated reserve: the timeout its commit sends with */
     ssize_t zc_peeked;  /* length of a peeked message, -1 if none */
-#ifdef UIPC__DEBUG_THREADS
-    _Atomic(const char *) dbg_call; /* the public call inside, NULL if none */
-#endif
+    _Atomic(const char *) in_call; /* the public call inside, NULL if none */
 };
 
 struct uipc_listener {
     const struct uipc_transport *tp;
     pid_t opener;
-#ifdef UIPC__DEBUG_THREADS
-    _Atomic(const char *) dbg_call;
-#endif
+    _Atomic(const char *) in_call;
 };
 
 /* Message attributes a transport honours (struct uipc_transport.attrs). */

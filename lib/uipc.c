@@ -14,7 +14,7 @@
 
 #include "internal.h"
 
-/* ---- debug builds: one thread per handle (internal.h) ---- */
+/* ---- one thread per handle (internal.h) ---- */
 
 #ifdef UIPC__DEBUG_THREADS
 _Noreturn void uipc__misuse(const char *call, const char *inside)
@@ -34,21 +34,14 @@ static void busy_enter(_Atomic(const char *) *slot, const char *call)
         uipc__misuse(call, inside);
 }
 
-static void busy_check_idle(_Atomic(const char *) *slot, const char *call)
-{
-    const char *inside = atomic_load(slot);
-    if (inside)
-        uipc__misuse(call, inside);
-}
-
-#define BUSY_ENTER(h, call) busy_enter(&(h)->dbg_call, call)
-#define BUSY_LEAVE(h) atomic_store(&(h)->dbg_call, NULL)
-#define BUSY_CHECK_IDLE(h, call) busy_check_idle(&(h)->dbg_call, call)
+#define BUSY_ENTER(h, call) busy_enter(&(h)->in_call, call)
 #else
-#define BUSY_ENTER(h, call) ((void)0)
-#define BUSY_LEAVE(h) ((void)0)
-#define BUSY_CHECK_IDLE(h, call) ((void)0)
+#define BUSY_ENTER(h, call) atomic_store_explicit(&(h)->in_call, call, memory_order_relaxed)
 #endif
+/* Release: a close that then sees NULL sees everything the call did. */
+#define BUSY_LEAVE(h) atomic_store_explicit(&(h)->in_call, NULL, memory_order_release)
+/* A close finds a call blocked inside (its mark was stored long before). */
+#define BUSY_INSIDE(h) atomic_load_explicit(&(h)->in_call, memory_order_acquire)
 
 UIPC_API const char *uipc_version(void)
 {
@@ -245,7 +238,8 @@ UIPC_API int uipc_close(uipc_channel *ch)
 {
     if (!ch)
         return -EINVAL;
-    BUSY_CHECK_IDLE(ch, "uipc_close");
+    if (BUSY_INSIDE(ch))
+        return -EBUSY; /* another thread is inside a call: wake it first */
     /* The one place that decides whether a close removes the rendezvous:
      * only the owner, in the process that opened it (a fork child closing
      * its inherited copy leaves it alone). */
@@ -357,7 +351,8 @@ UIPC_API int uipc_listener_close(uipc_listener *l)
 {
     if (!l)
         return -EINVAL;
-    BUSY_CHECK_IDLE(l, "uipc_listener_close");
+    if (BUSY_INSIDE(l))
+        return -EBUSY;
     int r = l->tp->listener_close(l, l->opener == getpid());
     free(l);
     return r;

@@ -18,9 +18,10 @@
  *    (-ETIMEDOUT).  Any other negative value is -EINVAL, before the call
  *    does anything.
  *  - A handle is used by one thread at a time; different handles are
- *    independent.  Two calls on one handle at once, or a close while
- *    another thread is inside a call, are undefined; debug builds (without
- *    NDEBUG) abort with both calls named (uipc(7), THREADS AND PROCESSES).
+ *    independent.  Two calls on one handle at once are undefined (debug
+ *    builds, without NDEBUG, abort naming both); a close while another
+ *    thread is blocked in a call on the handle is -EBUSY and closes nothing
+ *    (uipc(7), THREADS AND PROCESSES).
  */
 #ifndef UIPC_UIPC_H
 #define UIPC_UIPC_H
