@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -317,6 +318,83 @@ static void test_follow_and_peer_death(void **state)
     close(ready_pipe[1]);
 }
 
+/*
+ * fcntl as this program sees it (the library is linked in statically): the
+ * kernel's fcntl, plus one scheduling point for
+ * test_writer_attaches_while_looked_at.  When armed, the first F_OFD_GETLK
+ * that finds a lock free lets a writer process attach before it returns:
+ * the interleaving a preempted reader gets under load, made certain.
+ */
+static int cue_pipe[2];
+static volatile int attach_in_getlk;
+
+int fcntl(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    unsigned long arg = va_arg(ap, unsigned long); /* as libc reads it */
+    va_end(ap);
+    long r = syscall(SYS_fcntl, fd, cmd, arg);
+    if (cmd == F_OFD_GETLK && r == 0 && attach_in_getlk &&
+        ((struct flock *)arg)->l_type == F_UNLCK) {
+        attach_in_getlk = 0;
+        char c;
+        if (write(cue_pipe[1], "a", 1) != 1 || read(ready_pipe[0], &c, 1) != 1)
+            abort();
+    }
+    return (int)r;
+}
+
+/* On each cue: attach as the writer, send "hi", close cleanly. */
+static int attach_on_cue(void *arg)
+{
+    (void)arg;
+    uipc_channel *cli;
+    char c;
+    if (read(cue_pipe[0], &c, 1) != 1 || uipc_open(&cli, uri, 0) < 0)
+        return 1;
+    if (write(ready_pipe[1], "A", 1) != 1 || read(cue_pipe[0], &c, 1) != 1)
+        return 2;
+    if (uipc_send(cli, "hi", 2, 0) != 2 || read(cue_pipe[0], &c, 1) != 1)
+        return 3;
+    return uipc_close(cli) == 0 ? 0 : 4;
+}
+
+/*
+ * A writer that attaches while a reader looks at the writer lock is one
+ * arriving, not one that came and went: the reader waits for its records
+ * and reports -EPIPE only once it closed.  (The reader used to look at the
+ * lock first and the writer's session after it, and said -EPIPE here: the
+ * crash test's new owner, or a killed receiver, then saw a live peer as
+ * gone under load.)
+ */
+static void test_writer_attaches_while_looked_at(void **state)
+{
+    (void)state;
+    uipc_channel *own;
+    char buf[8];
+    assert_int_equal(uipc_open(&own, uri, UIPC_CREATE), 0);
+    assert_int_equal(pipe(ready_pipe), 0);
+    assert_int_equal(pipe(cue_pipe), 0);
+    child = tu_fork(attach_on_cue, NULL);
+    attach_in_getlk = 1;
+    assert_int_equal(uipc_recv(own, buf, sizeof buf, 0), -EAGAIN);
+    assert_int_equal(attach_in_getlk, 0); /* the writer attached during the look */
+    assert_int_equal(write(cue_pipe[1], "s", 1), 1);
+    assert_int_equal(uipc_recv(own, buf, sizeof buf, 5000), 2);
+    assert_memory_equal(buf, "hi", 2);
+    assert_int_equal(write(cue_pipe[1], "c", 1), 1);
+    assert_int_equal(uipc_recv(own, buf, sizeof buf, 5000), -EPIPE);
+    assert_int_equal(tu_wait(child), 0);
+    child = -1;
+    assert_int_equal(uipc_close(own), 0);
+    assert_int_equal(uipc_unlink(uri), 0);
+    for (int i = 0; i < 2; i++) {
+        close(ready_pipe[i]);
+        close(cue_pipe[i]);
+    }
+}
+
 static void test_symlink_refused(void **state)
 {
     (void)state;
@@ -447,6 +525,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_torn_tail_by_hand, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_killed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_follow_and_peer_death, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_attaches_while_looked_at, setup, teardown),
         cmocka_unit_test_setup_teardown(test_symlink_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parties, setup, teardown),

@@ -421,8 +421,13 @@ static void drain_inotify(int fd)
  */
 static int writer_gone(struct file_channel *c)
 {
+    /* The session before the lock: a writer takes the lock, then counts its
+     * session, so a session seen here with the lock free afterwards has
+     * ended.  Read the other way round, a writer attaching between the two
+     * looks like one that came and went. */
+    uint32_t session = atomic_load(&c->in.hdr->writer_session);
     if (!writer_locked(c->in.fd))
-        return atomic_load(&c->in.hdr->writer_session) != c->base_session;
+        return session != c->base_session;
     pid_t pid = (pid_t)atomic_load(&c->in.hdr->writer_pid);
     if (pid == c->writer.pid) {
         /* The pidfd fired but the lock lives on: a child inherited the
