@@ -179,6 +179,10 @@ static uint64_t *progress;
 static struct round current;
 static bool in_round;
 static pid_t current_child = -1, current_restarter = -1;
+/* The parent's open handles of the round under way (the survivor's, a new
+ * peer's, a new owner's): a failed round's teardown closes them. */
+enum { H_MINE, H_NEXT, H_OWNER, H_COUNT };
+static uipc_channel *handles[H_COUNT];
 
 static int dir_entries(const char *dir) {
   DIR *d = opendir(dir);
@@ -413,6 +417,7 @@ static void restart(const struct round *rd, const struct outcome *out,
                     uint64_t consumed, struct stats *st) {
   uipc_channel *owner, *peer;
   assert_int_equal(uipc_open(&owner, rd->uri, UIPC_CREATE), 0);
+  handles[H_OWNER] = owner;
   if (!(rd->row->flags & SEND_EPIPE))
     drain_leftovers(rd, owner, out->last_sent, consumed, st);
   pid_t pid = fork();
@@ -430,6 +435,7 @@ static void restart(const struct round *rd, const struct outcome *out,
   char buf[8];
   assert_int_equal(uipc_recv(owner, buf, sizeof buf, 5000), 5);
   assert_memory_equal(buf, "again", 5);
+  handles[H_OWNER] = NULL;
   assert_int_equal(uipc_close(owner), 0);
   current_restarter = -1;
   assert_int_equal(tu_wait(pid), 0);
@@ -482,6 +488,7 @@ static void one_round(struct round *rd, struct stats *st) {
   __atomic_store_n(progress, 0, __ATOMIC_RELEASE);
   if (!rd->row->uri_fmt) {
     assert_int_equal(uipc_pair("pipe:", &mine, &theirs), 0);
+    handles[H_MINE] = mine;
   } else {
     /* The child reports once it has opened: a peer killed before it ever
      * attached is not a peer that died, it is one that never came (a
@@ -489,6 +496,7 @@ static void one_round(struct round *rd, struct stats *st) {
     assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
     if (!rd->killed_owns)
       assert_int_equal(uipc_open(&mine, rd->uri, UIPC_CREATE), 0);
+    handles[H_MINE] = mine;
   }
 
   pid_t pid = fork();
@@ -510,6 +518,7 @@ static void one_round(struct round *rd, struct stats *st) {
     close(ready[0]);
     if (!mine)
       assert_int_equal(uipc_open(&mine, rd->uri, 0), 0);
+    handles[H_MINE] = mine;
   }
 
   struct outcome out;
@@ -533,9 +542,12 @@ static void one_round(struct round *rd, struct stats *st) {
   if (!(rd->row->flags & SEND_EPIPE) && !rd->killed_sends && !rd->killed_owns) {
     uipc_channel *next;
     assert_int_equal(uipc_open(&next, rd->uri, 0), 0);
+    handles[H_NEXT] = next;
     drain_leftovers(rd, next, out.last_sent, done, st);
+    handles[H_NEXT] = NULL;
     assert_int_equal(uipc_close(next), 0);
   }
+  handles[H_MINE] = NULL;
   assert_int_equal(uipc_close(mine), 0);
   if (rd->row->uri_fmt && rd->killed_owns)
     restart(rd, &out, rd->killed_sends ? 0 : done, st);
@@ -623,9 +635,9 @@ static void run_named(const char *name) {
 }
 
 /*
- * After a failed round: kill its children, remove what it created (its
- * handles are lost, so names go directly, not through uipc_unlink, which
- * would refuse while our own leaked owner handle holds the lock).
+ * After a failed round: kill its children, close the handles it left open,
+ * remove what it created (names go directly, not through uipc_unlink: the
+ * round may have died anywhere, with its rendezvous in any state).
  */
 static int teardown(void **state) {
   (void)state;
@@ -635,6 +647,11 @@ static int teardown(void **state) {
       kill(*kids[i], SIGKILL);
       tu_wait(*kids[i]);
       *kids[i] = -1;
+    }
+  for (int i = 0; i < H_COUNT; i++)
+    if (handles[i]) {
+      uipc_close(handles[i]);
+      handles[i] = NULL;
     }
   if (!in_round)
     return 0;
@@ -727,5 +744,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_crash_mq, teardown),
       cmocka_unit_test_teardown(test_crash_sysvmq, teardown),
   };
+  if (getenv("UIPC_TEST_FILTER")) /* e.g. UIPC_TEST_FILTER=test_crash_file */
+    cmocka_set_test_filter(getenv("UIPC_TEST_FILTER"));
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
