@@ -11,6 +11,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,7 +20,9 @@
 #include <sys/ipc.h>
 #include <sys/mman.h>
 #include <sys/msg.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -317,13 +320,17 @@ static void test_ftok(void **state)
     tu_rmdir_all(dir);
 }
 
+/* Written by each waiter of test_removed_wakes once it has attached. */
+static int attached_pipe[2];
+
 static int wait_forever(void *arg)
 {
     (void)arg;
     uipc_channel *ch;
     char buf[8];
-    if (uipc_open(&ch, uri, 0) < 0)
+    if (uipc_open(&ch, uri, 0) < 0 || write(attached_pipe[1], "a", 1) != 1)
         return 1;
+    close(attached_pipe[1]);
     ssize_t n = uipc_recv(ch, buf, sizeof buf, UIPC_FOREVER);
     uipc_close(ch);
     return n == -EIDRM ? 0 : 2;
@@ -334,22 +341,64 @@ static int wait_bounded(void *arg)
     (void)arg;
     uipc_channel *ch;
     char buf[8];
-    if (uipc_open(&ch, uri, 0) < 0)
+    if (uipc_open(&ch, uri, 0) < 0 || write(attached_pipe[1], "a", 1) != 1)
         return 1;
+    close(attached_pipe[1]);
     ssize_t n = uipc_recv(ch, buf, sizeof buf, 10000);
     uipc_close(ch);
     return n == -EIDRM ? 0 : 2;
 }
 
-/* Removing the queue wakes every waiter with -EIDRM. */
+/*
+ * Waits until pid sleeps in msgrcv(2), as /proc/<pid>/syscall shows (where
+ * the kernel does not tell, or has no msgrcv system call of its own, the
+ * wait is skipped); fails if pid ends first.
+ */
+static void await_msgrcv(pid_t pid)
+{
+#ifdef SYS_msgrcv
+    char path[64], line[64];
+    snprintf(path, sizeof path, "/proc/%d/syscall", (int)pid);
+    for (;;) {
+        siginfo_t si = {0};
+        assert_int_equal(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT), 0);
+        if (si.si_pid == pid)
+            fail_msg("waiter %d ended before it waited", (int)pid);
+        FILE *f = fopen(path, "r");
+        bool told = f && fgets(line, sizeof line, f);
+        if (f)
+            fclose(f);
+        if (!told)
+            return; /* the kernel does not tell: nothing to wait for */
+        if (strtol(line, NULL, 10) == SYS_msgrcv) /* "running" reads as 0 */
+            return;
+        usleep(1000);
+    }
+#else
+    (void)pid;
+#endif
+}
+
+/*
+ * Removing the queue wakes every waiter with -EIDRM: one asleep in msgrcv
+ * (UIPC_FOREVER), one retrying IPC_NOWAIT (bounded).  Both are attached
+ * before the removal, and the first is seen asleep in the kernel (not
+ * after a fixed delay, which a loaded machine outlasts).
+ */
 static void test_removed_wakes(void **state)
 {
     (void)state;
     new_uri("");
     uipc_channel *own;
+    char c;
     assert_int_equal(uipc_open(&own, uri, UIPC_CREATE), 0);
+    assert_int_equal(pipe(attached_pipe), 0);
     pid_t a = tu_fork(wait_forever, NULL), b = tu_fork(wait_bounded, NULL);
-    usleep(100000);
+    close(attached_pipe[1]); /* a waiter that fails to attach: read sees 0 */
+    assert_int_equal(read(attached_pipe[0], &c, 1), 1);
+    assert_int_equal(read(attached_pipe[0], &c, 1), 1);
+    close(attached_pipe[0]);
+    await_msgrcv(a);
     assert_int_equal(uipc_close(own), 0);
     assert_int_equal(tu_wait(a), 0);
     assert_int_equal(tu_wait(b), 0);
