@@ -44,11 +44,14 @@ struct uipc_channel {
     bool zc_sending;    /* a reservation is outstanding */
     int zc_timeout_ms;  /* emulated reserve: the timeout its commit sends with */
     ssize_t zc_peeked;  /* length of a peeked message, -1 if none */
+
+    char *uri; /* uipc_uri: what a client opens to reach this endpoint */
 };
 
 struct uipc_listener {
     const struct uipc_transport *tp;
     pid_t opener;
+    char *uri; /* uipc_listener_uri: what a client opens (port 0 resolved) */
 };
 
 /* Message attributes a transport honours (struct uipc_transport.attrs). */
@@ -109,6 +112,14 @@ struct uipc_transport {
     int (*accept)(struct uipc_listener *l, struct uipc_channel *ch, struct uipc__deadline *dl);
     int (*listener_close)(struct uipc_listener *l);
     int (*listener_pollfd)(const struct uipc_listener *l);
+
+    /* URIs, optional (uipc_uri, uipc_listener_uri).  Given the text the
+     * endpoint was opened with, write the URI a client should open into buf
+     * (cap bytes) and return 1, or return 0 to keep the text as given (the
+     * default when NULL); a negative errno on failure.  tcp: and udp:
+     * resolve port 0 here. */
+    int (*uri)(const struct uipc_channel *ch, const char *given, char *buf, size_t cap);
+    int (*listener_uri)(const struct uipc_listener *l, const char *given, char *buf, size_t cap);
 };
 
 /* registry.c */

@@ -278,9 +278,24 @@ static void attach_fd(struct uipc__sock_channel *c, int fd)
     uipc__pollset_add(&c->f.ps, fd);
 }
 
+/* The port of an inet address, 0 for a unix one. */
+static uint16_t inet_port(const struct uipc__sockaddr *a)
+{
+    switch (a->u.sa.sa_family) {
+    case AF_INET:
+        return ntohs(a->u.in.sin_port);
+    case AF_INET6:
+        return ntohs(a->u.in6.sin6_port);
+    default:
+        return 0;
+    }
+}
+
 int uipc__sock_open(struct uipc_channel *ch, const struct uipc__sockspec *s, int flags)
 {
     struct uipc__sock_channel *c = (struct uipc__sock_channel *)ch;
+    if (!(flags & UIPC_CREATE) && s->addr.u.sa.sa_family != AF_UNIX && inet_port(&s->addr) == 0)
+        return -EINVAL; /* port 0 is for the side that binds: nothing to connect to */
     c->spec = *s;
     c->listen_fd = -1;
     uipc__framer_init(&c->f, -1, -1, true);
@@ -521,4 +536,47 @@ int uipc__sock_listener_close(struct uipc_listener *l)
 int uipc__sock_listener_pollfd(const struct uipc_listener *l)
 {
     return ((const struct uipc__sock_listener *)l)->fd;
+}
+
+/* ---- URIs: port 0 resolved ---- */
+
+int uipc__sock_bound_uri(int fd, const char *given, char *buf, size_t cap)
+{
+    struct uipc__sockaddr a;
+    a.len = sizeof a.u;
+    if (fd < 0 || getsockname(fd, &a.u.sa, &a.len) < 0)
+        return 0; /* nothing bound (yet): the text as given */
+    if (a.u.sa.sa_family != AF_INET && a.u.sa.sa_family != AF_INET6)
+        return 0;
+    char host[INET6_ADDRSTRLEN];
+    const void *addr = a.u.sa.sa_family == AF_INET ? (const void *)&a.u.in.sin_addr
+                                                   : (const void *)&a.u.in6.sin6_addr;
+    if (!inet_ntop(a.u.sa.sa_family, addr, host, sizeof host))
+        return -errno;
+    const char *colon = strchr(given, ':');
+    const char *query = strchr(given, '?');
+    if (!colon)
+        return -EINVAL;
+    int n = snprintf(buf, cap, "%.*s://%s%s%s:%u%s", (int)(colon - given), given,
+                     a.u.sa.sa_family == AF_INET6 ? "[" : "", host,
+                     a.u.sa.sa_family == AF_INET6 ? "]" : "", (unsigned)inet_port(&a),
+                     query ? query : "");
+    return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 1;
+}
+
+int uipc__sock_uri(const struct uipc_channel *ch, const char *given, char *buf, size_t cap)
+{
+    const struct uipc__sock_channel *c = (const struct uipc__sock_channel *)ch;
+    if (c->listen_fd < 0 || inet_port(&c->spec.addr) != 0)
+        return 0; /* a client, or a fixed port: as given */
+    return uipc__sock_bound_uri(c->listen_fd, given, buf, cap);
+}
+
+int uipc__sock_listener_uri(const struct uipc_listener *l, const char *given, char *buf,
+                            size_t cap)
+{
+    const struct uipc__sock_listener *sl = (const struct uipc__sock_listener *)l;
+    if (inet_port(&sl->spec.addr) != 0)
+        return 0;
+    return uipc__sock_bound_uri(sl->fd, given, buf, cap);
 }

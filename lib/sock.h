@@ -75,6 +75,16 @@ int uipc__sock_listen(struct uipc_listener *l, const struct uipc__sockspec *s, i
 int uipc__sock_accept(struct uipc_listener *l, struct uipc_channel *ch, struct uipc__deadline *dl);
 int uipc__sock_listener_close(struct uipc_listener *l);
 int uipc__sock_listener_pollfd(const struct uipc_listener *l);
+/*
+ * URIs (the uri and listener_uri operations): with port 0, the text given
+ * rewritten to the address and port the kernel bound, "tcp://127.0.0.1:41234"
+ * (IPv6 in brackets), query kept; otherwise 0 (the text as given).
+ * uipc__sock_bound_uri does it for any inet socket fd (udp: uses it too).
+ */
+int uipc__sock_bound_uri(int fd, const char *given, char *buf, size_t cap);
+int uipc__sock_uri(const struct uipc_channel *ch, const char *given, char *buf, size_t cap);
+int uipc__sock_listener_uri(const struct uipc_listener *l, const char *given, char *buf,
+                            size_t cap);
 /* Removes a stale socket file; -EADDRINUSE if someone listens on it. */
 int uipc__sock_unlink(const struct uipc__sockspec *s);
 

@@ -1,6 +1,7 @@
 /*
  * Listeners: 8 clients at once on unix: and tcp:, each served on its own
- * channel; allow_uid refusing a client that runs under another uid.
+ * channel; allow_uid refusing a client that runs under another uid; port 0
+ * and the URIs that uipc_listener_uri and uipc_uri hand to clients.
  */
 #include <errno.h>
 #include <poll.h>
@@ -9,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -109,6 +111,150 @@ static void tcp_eight_clients(void **state)
     serve_many(u);
 }
 
+/* ---- port 0 and URIs ---- */
+
+/* One echoed request from a fresh client of uri (a string in the parent). */
+static int echo_client(void *arg)
+{
+    uipc_channel *ch;
+    char buf[16];
+    if (uipc_open(&ch, (const char *)arg, 0) < 0)
+        return 30;
+    if (uipc_send(ch, "ping", 4, 10000) != 4 || uipc_recv(ch, buf, sizeof buf, 10000) != 4)
+        return 31;
+    uipc_close(ch);
+    return memcmp(buf, "ping", 4) == 0 ? 0 : 32;
+}
+
+/* A client reaches the listener through uipc_listener_uri; the accepted
+ * channel reports the same URI. */
+static void serve_one_by_uri(uipc_listener *l)
+{
+    const char *lu = uipc_listener_uri(l);
+    assert_non_null(lu);
+    pid_t pid = tu_fork(echo_client, (void *)lu);
+    uipc_channel *ch;
+    char buf[16];
+    assert_int_equal(uipc_accept(l, &ch, 10000), 0);
+    assert_string_equal(uipc_uri(ch), lu);
+    assert_int_equal(uipc_recv(ch, buf, sizeof buf, 10000), 4);
+    assert_int_equal(uipc_send(ch, buf, 4, 10000), 4);
+    assert_int_equal(tu_wait(pid), 0);
+    uipc_close(ch);
+}
+
+static unsigned uri_port(const char *u)
+{
+    const char *c = strrchr(u, ':');
+    return c ? (unsigned)strtoul(c + 1, NULL, 10) : 0;
+}
+
+static void tcp_port_zero_listener(void **state)
+{
+    (void)state;
+    int fds = tu_count_fds();
+    uipc_listener *l;
+    assert_int_equal(uipc_listen(&l, "tcp://127.0.0.1:0?maxmsg=4K", 0), 0);
+    const char *lu = uipc_listener_uri(l);
+    assert_non_null(lu);
+    assert_int_equal(strncmp(lu, "tcp://127.0.0.1:", 16), 0);
+    assert_true(uri_port(lu) > 0);
+    assert_non_null(strstr(lu, "?maxmsg=4K")); /* the client needs the same keys */
+    serve_one_by_uri(l);
+    /* A second listener on port 0 gets another port: nothing collides. */
+    uipc_listener *l2;
+    assert_int_equal(uipc_listen(&l2, "tcp://127.0.0.1:0", 0), 0);
+    assert_int_not_equal(uri_port(uipc_listener_uri(l2)), uri_port(lu));
+    assert_int_equal(uipc_listener_close(l2), 0);
+    assert_int_equal(uipc_listener_close(l), 0);
+
+    /* IPv6 loopback, where the machine has it: the address in brackets. */
+    if (uipc_listen(&l, "tcp://[::1]:0", 0) == 0) {
+        assert_int_equal(strncmp(uipc_listener_uri(l), "tcp://[::1]:", 12), 0);
+        serve_one_by_uri(l);
+        uipc_listener_close(l);
+    }
+    assert_int_equal(tu_count_fds(), fds);
+}
+
+static void unix_listener_uri_is_the_name(void **state)
+{
+    (void)state;
+    char name[64], u[128];
+    uipc_listener *l;
+    tu_name(name, sizeof name, "uipc-uri-");
+    snprintf(u, sizeof u, "unix:@%s?type=seqpacket", name);
+    assert_int_equal(uipc_listen(&l, u, 0), 0);
+    assert_string_equal(uipc_listener_uri(l), u);
+    serve_one_by_uri(l);
+    uipc_listener_close(l);
+    snprintf(u, sizeof u, "unix:///tmp/%s.sock", name);
+    assert_int_equal(uipc_listen(&l, u, 0), 0);
+    assert_string_equal(uipc_listener_uri(l), u);
+    serve_one_by_uri(l);
+    uipc_listener_close(l);
+}
+
+/* uipc_open(UIPC_CREATE) on port 0: a one-peer listener that says its port. */
+static void tcp_port_zero_channel(void **state)
+{
+    (void)state;
+    uipc_channel *srv, *ch;
+    char buf[16];
+    assert_int_equal(uipc_open(&srv, "tcp://127.0.0.1:0", UIPC_CREATE), 0);
+    const char *su = uipc_uri(srv);
+    assert_true(uri_port(su) > 0);
+    pid_t pid = tu_fork(echo_client, (void *)su);
+    assert_int_equal(uipc_recv(srv, buf, sizeof buf, 10000), 4);
+    assert_int_equal(uipc_send(srv, buf, 4, 10000), 4);
+    assert_int_equal(tu_wait(pid), 0);
+    assert_string_equal(uipc_uri(srv), su); /* stable once the peer came */
+    uipc_close(srv);
+    /* Clients cannot open port 0. */
+    assert_int_equal(uipc_open(&ch, "tcp://127.0.0.1:0", 0), -EINVAL);
+    assert_null(ch);
+}
+
+static void udp_port_zero_owner(void **state)
+{
+    (void)state;
+    uipc_channel *srv, *cli;
+    char buf[16];
+    assert_int_equal(uipc_open(&srv, "udp://127.0.0.1:0", UIPC_CREATE), 0);
+    const char *su = uipc_uri(srv);
+    assert_int_equal(strncmp(su, "udp://127.0.0.1:", 16), 0);
+    assert_true(uri_port(su) > 0);
+    assert_int_equal(uipc_open(&cli, su, 0), 0);
+    assert_string_equal(uipc_uri(cli), su);
+    assert_int_equal(uipc_send(cli, "ping", 4, 5000), 4);
+    assert_int_equal(uipc_recv(srv, buf, sizeof buf, 5000), 4);
+    uipc_close(cli);
+    uipc_close(srv);
+}
+
+/* Everything else reports the text it was opened with. */
+static void uri_of_other_endpoints(void **state)
+{
+    (void)state;
+    uipc_channel *a, *b;
+    char name[64], u[128];
+    assert_null(uipc_uri(NULL));
+    assert_null(uipc_listener_uri(NULL));
+    assert_int_equal(uipc_pair("pipe:?maxmsg=1K", &a, &b), 0);
+    assert_string_equal(uipc_uri(a), "pipe:?maxmsg=1K");
+    assert_string_equal(uipc_uri(b), "pipe:?maxmsg=1K");
+    uipc_close(a);
+    uipc_close(b);
+    tu_name(name, sizeof name, "uipc-uri-");
+    snprintf(u, sizeof u, "shm://%s?size=64K", name);
+    assert_int_equal(uipc_open(&a, u, UIPC_CREATE), 0);
+    assert_int_equal(uipc_open(&b, u, 0), 0);
+    assert_string_equal(uipc_uri(a), u);
+    assert_string_equal(uipc_uri(b), u);
+    uipc_close(b);
+    uipc_close(a);
+}
+
 static void listen_unsupported(void **state)
 {
     (void)state;
@@ -175,6 +321,11 @@ int main(void)
         cmocka_unit_test(tcp_eight_clients),
         cmocka_unit_test(listen_unsupported),
         cmocka_unit_test(allow_uid_refuses_others),
+        cmocka_unit_test(tcp_port_zero_listener),
+        cmocka_unit_test(unix_listener_uri_is_the_name),
+        cmocka_unit_test(tcp_port_zero_channel),
+        cmocka_unit_test(udp_port_zero_owner),
+        cmocka_unit_test(uri_of_other_endpoints),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

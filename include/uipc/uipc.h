@@ -129,7 +129,8 @@ UIPC_API int uipc_peer_cred(const uipc_channel *ch, pid_t *pid, uid_t *uid, gid_
 /*
  * A server that accepts many peers, each on its own channel (unix:, tcp:).
  * Flags as for uipc_open with UIPC_CREATE implied.  -ENOTSUP on transports
- * that are not connection-oriented.
+ * that are not connection-oriented.  "tcp://host:0" binds a port the
+ * kernel chooses: uipc_listener_uri tells it.
  */
 UIPC_API int uipc_listen(uipc_listener **out, const char *uri, int flags);
 /* Waits for the next peer and returns its channel in *out. */
@@ -138,6 +139,18 @@ UIPC_API int uipc_accept(uipc_listener *l, uipc_channel **out, int timeout_ms);
 UIPC_API int uipc_listener_close(uipc_listener *l);
 /* A descriptor that polls readable when uipc_accept may not block. */
 UIPC_API int uipc_listener_pollfd(const uipc_listener *l);
+
+/*
+ * The URI a client opens to reach this listener or channel: the text it was
+ * opened with, except that port 0 (tcp:, udp:) is replaced by the address
+ * and port the kernel bound ("tcp://127.0.0.1:41234"); for unix:@name and
+ * shm: it is the name.  A channel from uipc_accept reports its listener's
+ * URI (the service it belongs to), one from uipc_pair the URI given to
+ * uipc_pair.  The string belongs to the handle and lives as long as it;
+ * NULL for a NULL handle.
+ */
+UIPC_API const char *uipc_listener_uri(const uipc_listener *l);
+UIPC_API const char *uipc_uri(const uipc_channel *ch);
 
 /* ------------------------------------------------------------------ */
 /* Message attributes                                                  */
