@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -1171,4 +1172,59 @@ bool uipc__ring_ep_close(struct uipc__ring_ep *ep)
         munmap(ep->map, ep->map_len);
     uipc__ring_ep_init(ep);
     return last;
+}
+
+/* ------------------------------------------------------------------ */
+/* Readiness for uipc_poll (lib/poll.c)                                */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A message waiting is found by a look at the ring, without a system call;
+ * only an empty ring asks whether the peer is gone (its lock, a system
+ * call, rate-limited).  Room for UIPC_POLLOUT is announced by nothing a poller can
+ * sleep on, so a wait for it naps (lib/poll.c).  Before sleeping, the
+ * consumer parks on the doorbell exactly as for uipc_pollfd: the peer's
+ * next commit, or its death (pidfd, hang-up), wakes it.
+ */
+int uipc__ring_poll_ready(struct uipc__ring_ep *ep, int events, struct uipc__pollwait *w)
+{
+    if (ep->broken)
+        return events; /* every call reports the corruption at once */
+    int rev = 0;
+    const void *msg;
+    /* A peek, not just a look at the commit word: a skip record alone is
+     * no message (the peek consumes it and says -EAGAIN). */
+    if ((events & UIPC_POLLIN) && uipc__ring_readable(&ep->rx) && peek_once(ep, &msg) != -EAGAIN)
+        rev |= UIPC_POLLIN;
+    if ((events & UIPC_POLLOUT) && uipc__ring_writable(&ep->tx, 0))
+        rev |= UIPC_POLLOUT;
+    /* The peer's lock (a system call) only on an empty ring, and on a
+     * look that will not sleep at most every POLL_CHECK_NS; a sleeper
+     * learns of a death from the peer's pidfd and looks at once. */
+    bool full = false;
+    if (!(rev & UIPC_POLLIN)) {
+        int64_t now = uipc__now_ns();
+        full = w || now >= ep->next_check_ns;
+        if (full)
+            ep->next_check_ns = now + POLL_CHECK_NS;
+    }
+    int g = peer_gone(ep, full);
+    if (g < 0)
+        return events;
+    if (g > 0)
+        rev |= UIPC_POLLHUP | (events & UIPC_POLLIN) | (ep->persistent ? 0 : events & UIPC_POLLOUT);
+    if (rev || !w)
+        return rev;
+    if (events & UIPC_POLLIN) {
+        int fd = uipc__ring_pollfd(ep);
+        if (fd < 0)
+            return fd;
+        if (poll_rearm(ep))
+            return uipc__ring_poll_ready(ep, events, NULL);
+        uipc__pollwait_add(w, fd, POLLIN);
+    }
+    /* Room, and the peer's end when no message is awaited, by napping. */
+    if (events != UIPC_POLLIN)
+        w->nap = true;
+    return 0;
 }

@@ -257,5 +257,8 @@ ssize_t uipc__ring_recv_peek(struct uipc__ring_ep *ep, const void **buf,
 int uipc__ring_recv_release(struct uipc__ring_ep *ep);
 /* The stable level-triggered poll descriptor, created on first use. */
 int uipc__ring_pollfd(struct uipc__ring_ep *ep);
+/* The poll_ready operation (internal.h) of shm: and mmap:. */
+struct uipc__pollwait;
+int uipc__ring_poll_ready(struct uipc__ring_ep *ep, int events, struct uipc__pollwait *w);
 
 #endif /* UIPC_RING_H */

@@ -538,6 +538,48 @@ int uipc__sock_listener_pollfd(const struct uipc_listener *l)
     return ((const struct uipc__sock_listener *)l)->fd;
 }
 
+/* ---- readiness for uipc_poll ---- */
+
+/* unix: seqpacket: the kernel keeps whole records, so its readiness is exact. */
+static int seq_poll_ready(struct uipc__sock_channel *c, int events, struct uipc__pollwait *w)
+{
+    if (c->f.broken || c->f.eof)
+        return UIPC_POLLHUP | events;
+    short want = (short)(POLLRDHUP | ((events & UIPC_POLLIN) ? POLLIN : 0) |
+                         ((events & UIPC_POLLOUT) ? POLLOUT : 0));
+    short rev = uipc__poll_fd_now(c->f.rfd, want);
+    int bits = (rev & (POLLHUP | POLLRDHUP | POLLERR)) ? UIPC_POLLHUP : 0;
+    if ((events & UIPC_POLLIN) && (rev & (POLLIN | POLLHUP | POLLERR)))
+        bits |= UIPC_POLLIN;
+    if ((events & UIPC_POLLOUT) && (rev & (POLLOUT | POLLHUP | POLLERR)))
+        bits |= UIPC_POLLOUT;
+    if (!bits && w)
+        uipc__pollwait_add(w, c->f.rfd, want & (POLLIN | POLLOUT));
+    return bits;
+}
+
+int uipc__sock_poll_ready(struct uipc_channel *ch, int events, struct uipc__pollwait *w)
+{
+    struct uipc__sock_channel *c = (struct uipc__sock_channel *)ch;
+    if (c->listen_fd >= 0 || c->connecting) {
+        /* The peer first: accept it or finish the connect, without waiting. */
+        static const struct uipc__deadline now = {0, 0};
+        int r = ensure_peer(c, &now);
+        if (r == -EAGAIN) {
+            if (w && c->listen_fd >= 0)
+                uipc__pollwait_add(w, c->listen_fd, POLLIN);
+            else if (w)
+                uipc__pollwait_add(w, c->f.wfd, POLLOUT);
+            return 0;
+        }
+        if (r < 0)
+            return events; /* the connect failed: every call says so at once */
+    }
+    if (c->spec.type == SOCK_SEQPACKET)
+        return seq_poll_ready(c, events, w);
+    return uipc__framer_poll_ready(&c->f, events, w);
+}
+
 /* ---- URIs: port 0 resolved ---- */
 
 int uipc__sock_bound_uri(int fd, const char *given, char *buf, size_t cap)

@@ -85,6 +85,9 @@ int uipc__sock_bound_uri(int fd, const char *given, char *buf, size_t cap);
 int uipc__sock_uri(const struct uipc_channel *ch, const char *given, char *buf, size_t cap);
 int uipc__sock_listener_uri(const struct uipc_listener *l, const char *given, char *buf,
                             size_t cap);
+/* uipc_poll readiness (internal.h); accepts the one peer of a UIPC_CREATE
+ * channel or finishes its connect on the way, without waiting. */
+int uipc__sock_poll_ready(struct uipc_channel *ch, int events, struct uipc__pollwait *w);
 /* Removes a stale socket file; -EADDRINUSE if someone listens on it. */
 int uipc__sock_unlink(const struct uipc__sockspec *s);
 

@@ -153,6 +153,36 @@ UIPC_API const char *uipc_listener_uri(const uipc_listener *l);
 UIPC_API const char *uipc_uri(const uipc_channel *ch);
 
 /* ------------------------------------------------------------------ */
+/* Waiting on many channels                                            */
+/* ------------------------------------------------------------------ */
+
+enum { UIPC_POLLIN = 1, UIPC_POLLOUT = 2, UIPC_POLLHUP = 4 };
+
+typedef struct uipc_pollitem {
+    uipc_channel *ch;  /* a channel ...                               */
+    uipc_listener *l;  /* ... or a listener (exactly one is non-NULL) */
+    short events;      /* UIPC_POLLIN and/or UIPC_POLLOUT             */
+    short revents;     /* out; UIPC_POLLHUP: the peer is gone         */
+} uipc_pollitem;
+
+/*
+ * Waits until at least one of the n items is ready, or timeout_ms passes,
+ * over any mix of transports, and returns how many items have revents set
+ * (-EAGAIN for a timeout of 0, -ETIMEDOUT otherwise).  Level-triggered:
+ * after UIPC_POLLIN, uipc_recv(ch, ..., 0) returns a message or -EPIPE
+ * (uipc_accept(l, ..., 0) a client), except on queues shared with other
+ * readers (mq:, sysvmq:), where another reader may have taken it.
+ * UIPC_POLLOUT: a send of a short message would not wait now (a long one
+ * may still).  UIPC_POLLHUP is reported whether asked for or not, once the
+ * peer has closed or died (a receive then drains what it sent, then
+ * -EPIPE).  On shm: a message already waiting is found without a system
+ * call.  -EINVAL for items NULL with n > 0, an item with both or neither
+ * of ch and l, or an event bit other than these three.  With n == 0 it
+ * just waits out the timeout.
+ */
+UIPC_API int uipc_poll(uipc_pollitem *items, size_t n, int timeout_ms);
+
+/* ------------------------------------------------------------------ */
 /* Message attributes                                                  */
 /* ------------------------------------------------------------------ */
 

@@ -148,6 +148,11 @@ static int mmap_recv_release(struct uipc_channel *ch)
     return uipc__ring_recv_release(&((struct mmap_channel *)ch)->ep);
 }
 
+static int mmap_poll_ready(struct uipc_channel *ch, int events, struct uipc__pollwait *w)
+{
+    return uipc__ring_poll_ready(&((struct mmap_channel *)ch)->ep, events, w);
+}
+
 const struct uipc_transport uipc__transport_mmap = {
     .scheme = "mmap",
     .size = sizeof(struct mmap_channel),
@@ -162,4 +167,5 @@ const struct uipc_transport uipc__transport_mmap = {
     .send_commit = mmap_send_commit,
     .recv_peek = mmap_recv_peek,
     .recv_release = mmap_recv_release,
+    .poll_ready = mmap_poll_ready,
 };

@@ -176,6 +176,11 @@ static int shm_recv_release(struct uipc_channel *ch)
     return uipc__ring_recv_release(&((struct shm_channel *)ch)->ep);
 }
 
+static int shm_poll_ready(struct uipc_channel *ch, int events, struct uipc__pollwait *w)
+{
+    return uipc__ring_poll_ready(&((struct shm_channel *)ch)->ep, events, w);
+}
+
 const struct uipc_transport uipc__transport_shm = {
     .scheme = "shm",
     .size = sizeof(struct shm_channel),
@@ -191,4 +196,5 @@ const struct uipc_transport uipc__transport_shm = {
     .send_commit = shm_send_commit,
     .recv_peek = shm_recv_peek,
     .recv_release = shm_recv_release,
+    .poll_ready = shm_poll_ready,
 };

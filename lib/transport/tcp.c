@@ -42,6 +42,7 @@ const struct uipc_transport uipc__transport_tcp = {
     .accept = uipc__sock_accept,
     .listener_close = uipc__sock_listener_close,
     .listener_pollfd = uipc__sock_listener_pollfd,
+    .poll_ready = uipc__sock_poll_ready,
     .uri = uipc__sock_uri,
     .listener_uri = uipc__sock_listener_uri,
 };

@@ -223,6 +223,19 @@ static int udp_pollfd(const struct uipc_channel *ch)
     return ((const struct udp_channel *)ch)->fd;
 }
 
+/* The socket says it all: a datagram waits, or there is room to send. */
+static int udp_poll_ready(struct uipc_channel *ch, int events, struct uipc__pollwait *w)
+{
+    struct udp_channel *c = (struct udp_channel *)ch;
+    short want = (short)(((events & UIPC_POLLIN) ? POLLIN : 0) | ((events & UIPC_POLLOUT) ? POLLOUT : 0));
+    short rev = uipc__poll_fd_now(c->fd, want);
+    int bits = ((rev & (POLLIN | POLLERR)) && (events & UIPC_POLLIN) ? UIPC_POLLIN : 0) |
+               ((rev & (POLLOUT | POLLERR)) && (events & UIPC_POLLOUT) ? UIPC_POLLOUT : 0);
+    if (!bits && w)
+        uipc__pollwait_add(w, c->fd, want);
+    return bits;
+}
+
 static int udp_uri(const struct uipc_channel *ch, const char *given, char *buf, size_t cap)
 {
     const struct udp_channel *c = (const struct udp_channel *)ch;
@@ -239,4 +252,5 @@ const struct uipc_transport uipc__transport_udp = {
     .close = udp_close,
     .pollfd = udp_pollfd,
     .uri = udp_uri,
+    .poll_ready = udp_poll_ready,
 };
