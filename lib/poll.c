@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * uipc_poll: one wait over many channels and listeners, any mix of
  * transports, level-triggered.

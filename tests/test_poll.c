@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * uipc_poll: one wait over a mix of shm:, unix:, pipe:, tcp:, mq:, sysvmq:
  * channels and a listener; level-triggered readiness that a receive with
