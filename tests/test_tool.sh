@@ -119,6 +119,42 @@ wait "$rp"
 check "recv exits 0 at end of stream" test $? = 0
 check "arguments arrive as messages" test "$(cat "$T/out")" = "$(printf 'alpha\nbeta\n-gamma\n')"
 
+# ---- recv --listen: many senders at once, each named ----
+wait_listening() { # wait_listening ERRFILE: the URI once "listening on URI" was printed
+    for _ in $(seq 100); do
+        sed -n 's/^uipc recv: listening on //p' "$1" | grep . && return 0
+        sleep 0.05
+    done
+    return 1
+}
+for luri in "unix://$T/lsn.sock" "unix:@$TAG-lsn?type=seqpacket" "tcp://127.0.0.1:0"; do
+    "$U" recv --listen --timeout 20000 -n 9 "$luri" > "$T/lout" 2> "$T/lerr" &
+    lp=$!; BG+=("$lp")
+    curi=$(wait_listening "$T/lerr")
+    check "$luri: recv --listen says where it listens" test -n "$curi"
+    case $luri in tcp*) check "$luri: port 0 resolved" test "${curi##*:}" != 0 ;; esac
+    sp=()
+    for k in 1 2 3; do
+        "$U" send --timeout 20000 "$curi" "s$k-a" "s$k-b" "s$k-c" & sp+=($!)
+    done
+    for p in "${sp[@]}"; do wait "$p"; done
+    wait "$lp"
+    check "$luri: recv --listen exits 0 after -n 9" test $? = 0
+    check "$luri: nine messages" test "$(wc -l < "$T/lout")" = 9
+    for k in 1 2 3; do
+        # Each sender's messages, in order, under one client name.
+        mine=$(grep ": s$k-" "$T/lout")
+        check "$luri: sender $k's messages in order" test "$(echo "$mine" | sed 's/.*: //' | tr '\n' ' ')" = "s$k-a s$k-b s$k-c "
+        check "$luri: sender $k under one name" test "$(echo "$mine" | sed 's/: s.*//' | sort -u | wc -l)" = 1
+    done
+    case $luri in
+    unix*) check "$luri: senders named by pid and uid" grep -q "^client [0-9]* (pid [0-9]*, uid $(id -u)): s1-a" "$T/lout" ;;
+    *) check "$luri: senders named by number" grep -q "^client [0-9]*: s1-a" "$T/lout" ;;
+    esac
+    check "$luri: arrivals reported" test "$(grep -c ' connected$' "$T/lerr")" = 3
+done
+check "recv --listen removed its socket file" test ! -e "$T/lsn.sock"
+
 # ---- ls and rm: live, closed, stale after SIGKILL, removed ----
 listed() { # listed URI STATE
     "$U" ls --dir "$T" | awk -v u="$1" -v s="$2" '$NF == u && $3 == s { f = 1 } END { exit !f }'
@@ -198,6 +234,13 @@ one_line_fail 2 "--timeout" "$U" send --timeout soon "fifo://$T/x" hi
 one_line_fail 2 "--excl needs --create" "$U" send --excl "fifo://$T/x" hi
 one_line_fail 2 "--raw reads standard input" "$U" send --raw "fifo://$T/x" hi
 one_line_fail 2 "unexpected argument" "$U" recv "fifo://$T/x" extra
+one_line_fail 2 "--listen takes none of" "$U" recv --listen --raw "unix://$T/x"
+one_line_fail 2 "unknown option '--listen'" "$U" send --listen "unix://$T/x" hi
+one_line_fail 1 "Not supported" "$U" recv --listen "fifo://$T/x"
+one_line_fail 1 "Not supported" "$U" recv --listen "pipe:"
+"$U" recv --listen --timeout 100 "unix://$T/idle.sock" 2> "$T/err"
+check "recv --listen with nobody times out (exit 1)" test $? = 1
+check "recv --listen says it timed out" grep -q "Timed out" "$T/err"
 one_line_fail 2 "unknown command" "$U" frobnicate
 one_line_fail 2 "--sizes" "$U" bench --sizes 0
 one_line_fail 2 "--sizes" "$U" bench --sizes 64,lots
