@@ -1187,7 +1187,8 @@ bool uipc__ring_ep_close(struct uipc__ring_ep *ep)
  * consumer parks on the doorbell exactly as for uipc_pollfd: the peer's
  * next commit, or its death (pidfd, hang-up), wakes it.
  */
-int uipc__ring_poll_ready(struct uipc__ring_ep *ep, int events, struct uipc__pollwait *w)
+/* One look, without arming: the readiness bits. */
+static int ring_look(struct uipc__ring_ep *ep, int events, bool thorough)
 {
     if (ep->broken)
         return events; /* every call reports the corruption at once */
@@ -1205,7 +1206,7 @@ int uipc__ring_poll_ready(struct uipc__ring_ep *ep, int events, struct uipc__pol
     bool full = false;
     if (!(rev & UIPC_POLLIN)) {
         int64_t now = uipc__now_ns();
-        full = w || now >= ep->next_check_ns;
+        full = thorough || now >= ep->next_check_ns;
         if (full)
             ep->next_check_ns = now + POLL_CHECK_NS;
     }
@@ -1214,15 +1215,27 @@ int uipc__ring_poll_ready(struct uipc__ring_ep *ep, int events, struct uipc__pol
         return events;
     if (g > 0)
         rev |= UIPC_POLLHUP | (events & UIPC_POLLIN) | (ep->persistent ? 0 : events & UIPC_POLLOUT);
-    if (rev || !w)
-        return rev;
-    if (events & UIPC_POLLIN) {
+    return rev;
+}
+
+int uipc__ring_poll_ready(struct uipc__ring_ep *ep, int events, struct uipc__pollwait *w)
+{
+    for (;;) {
+        int rev = ring_look(ep, events, w != NULL);
+        if (rev || !w)
+            return rev;
+        if (!(events & UIPC_POLLIN))
+            break;
         int fd = uipc__ring_pollfd(ep);
         if (fd < 0)
             return fd;
-        if (poll_rearm(ep))
-            return uipc__ring_poll_ready(ep, events, NULL);
-        uipc__pollwait_add(w, fd, POLLIN);
+        /* Parked: the peer's next commit rings the bell.  Something that
+         * came meanwhile (a record, perhaps only a skip record, which is
+         * no message) needs another look, and then another arming. */
+        if (!poll_rearm(ep)) {
+            uipc__pollwait_add(w, fd, POLLIN);
+            break;
+        }
     }
     /* Room, and the peer's end when no message is awaited, by napping. */
     if (events != UIPC_POLLIN)

@@ -381,6 +381,66 @@ static void pollout(void **state)
     pollout_follows_room("unix:?type=seqpacket");
 }
 
+/* ---- a ring that wraps while the poller is parked ---- */
+
+/*
+ * A skip record at the end of the ring is a committed record but no
+ * message.  A poller that, while arming, finds only a skip (the producer
+ * published it at reserve and commits the message later) must look again
+ * and park again, not sleep on nothing.  The producer here reserves (every
+ * message of 2 KiB in a 4 KiB ring wraps, so the skip is published at the
+ * reserve) a varying few microseconds after its previous commit, when the
+ * poller is arming, and commits a little later.
+ */
+#define WRAP_ROUNDS 3000
+
+static int wrap_producer(void *arg)
+{
+    const char *u = arg;
+    uipc_channel *ch;
+    if (uipc_open(&ch, u, 0) < 0)
+        return 1;
+    for (int i = 0; i < WRAP_ROUNDS; i++) {
+        void *p;
+        for (volatile int spin = 0; spin < (i * 37) % 4000; spin++)
+            ;
+        if (uipc_send_reserve(ch, &p, 2048, T) < 0)
+            return 2;
+        memset(p, i & 0xff, 2048);
+        usleep(50);
+        if (uipc_send_commit(ch, 2048) < 0)
+            return 3;
+    }
+    char ack;
+    if (uipc_recv(ch, &ack, 1, T) != 1)
+        return 4;
+    uipc_close(ch);
+    return 0;
+}
+
+static void ring_wraps_while_parked(void **state)
+{
+    (void)state;
+    char name[64], u[96];
+    static char buf[2048];
+    tu_name(name, sizeof name, "uipc-pollwrap-");
+    snprintf(u, sizeof u, "shm://%s?size=4K&spin=0", name);
+    uipc_channel *ch;
+    assert_int_equal(uipc_open(&ch, u, UIPC_CREATE), 0);
+    pid_t child = tu_fork(wrap_producer, u);
+    uipc_pollitem it = {.ch = ch, .events = UIPC_POLLIN};
+    for (int i = 0; i < WRAP_ROUNDS; i++) {
+        int r = uipc_poll(&it, 1, 2000);
+        if (r != 1)
+            fail_msg("message %d: uipc_poll %d (a wake-up was lost)", i, r);
+        assert_int_equal(uipc_recv(ch, buf, sizeof buf, 0), sizeof buf);
+        assert_int_equal((unsigned char)buf[0], i & 0xff);
+    }
+    assert_int_equal(uipc_send(ch, "k", 1, T), 1);
+    assert_int_equal(tu_wait(child), 0);
+    uipc_close(ch);
+}
+
 /* ---- many items, beyond the stack array ---- */
 
 static void many_items(void **state)
@@ -417,6 +477,7 @@ int main(void)
         cmocka_unit_test(large_messages),
         cmocka_unit_test(peer_killed_while_parked),
         cmocka_unit_test(pollout),
+        cmocka_unit_test(ring_wraps_while_parked),
         cmocka_unit_test(many_items),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
