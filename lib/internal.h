@@ -158,6 +158,10 @@ struct uipc_transport {
      * operation uipc_poll polls uipc_pollfd for UIPC_POLLIN and reports
      * UIPC_POLLOUT always. */
     int (*poll_ready)(struct uipc_channel *ch, int events, struct uipc__pollwait *w);
+    /* How long (ns) uipc_poll may spin on poll_ready without arming, when
+     * a look costs no system call (rings: their ?spin=); optional, NULL or
+     * 0 means never.  uipc_poll spins only when every item allows it. */
+    int64_t (*poll_spin_ns)(const struct uipc_channel *ch);
 };
 
 /* registry.c */

@@ -1242,3 +1242,8 @@ int uipc__ring_poll_ready(struct uipc__ring_ep *ep, int events, struct uipc__pol
         w->nap = true;
     return 0;
 }
+
+int64_t uipc__ring_poll_spin_ns(const struct uipc__ring_ep *ep)
+{
+    return ep->spin_max_ns;
+}

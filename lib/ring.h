@@ -261,5 +261,7 @@ int uipc__ring_pollfd(struct uipc__ring_ep *ep);
 /* The poll_ready operation (internal.h) of shm: and mmap:. */
 struct uipc__pollwait;
 int uipc__ring_poll_ready(struct uipc__ring_ep *ep, int events, struct uipc__pollwait *w);
+/* The poll_spin_ns operation: the endpoint's ?spin= (0 on one CPU). */
+int64_t uipc__ring_poll_spin_ns(const struct uipc__ring_ep *ep);
 
 #endif /* UIPC_RING_H */

@@ -279,5 +279,18 @@ fi
 check "bench --svg wrote an SVG document" sh -c "head -c 200 '$T/bench.svg' | grep -q '<svg' && tail -1 '$T/bench.svg' | grep -q '</svg>'"
 check "bench printed progress on stderr" grep -q "round 1/1" "$T/bench.err"
 
+# ---- bench --servers: one server thread, 1/8/64 clients; structure only ----
+UIPC_BENCH_TINY=1 "$U" bench --servers --json > "$T/srv.json" 2> "$T/srv.err"
+check "bench --servers --json exits 0 ($(tail -3 "$T/srv.err"))" test $? = 0
+if command -v python3 > /dev/null; then
+    check "bench --servers: rows for the unix: and tcp: listeners at 1, 8, 64 clients" python3 -c "
+import json, sys
+rows = json.load(open('$T/srv.json'))['rows']
+want = {(n, c) for n in ('uipc unix listener', 'uipc tcp listener') for c in (1, 8, 64)}
+got = {(r['name'], r['clients']) for r in rows if r['ok'] and r['round_trips_per_s'] > 0}
+sys.exit(0 if want <= got else 1)"
+fi
+one_line_fail 2 "--servers takes only" "$U" bench --servers --csv
+
 echo "$PASS passed, $FAIL failed"
 [ "$FAIL" = 0 ]

@@ -154,6 +154,11 @@ static int mmap_poll_ready(struct uipc_channel *ch, int events, struct uipc__pol
     return uipc__ring_poll_ready(&((struct mmap_channel *)ch)->ep, events, w);
 }
 
+static int64_t mmap_poll_spin_ns(const struct uipc_channel *ch)
+{
+    return uipc__ring_poll_spin_ns(&((const struct mmap_channel *)ch)->ep);
+}
+
 const struct uipc_transport uipc__transport_mmap = {
     .scheme = "mmap",
     .size = sizeof(struct mmap_channel),
@@ -169,4 +174,5 @@ const struct uipc_transport uipc__transport_mmap = {
     .recv_peek = mmap_recv_peek,
     .recv_release = mmap_recv_release,
     .poll_ready = mmap_poll_ready,
+    .poll_spin_ns = mmap_poll_spin_ns,
 };

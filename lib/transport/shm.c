@@ -182,6 +182,11 @@ static int shm_poll_ready(struct uipc_channel *ch, int events, struct uipc__poll
     return uipc__ring_poll_ready(&((struct shm_channel *)ch)->ep, events, w);
 }
 
+static int64_t shm_poll_spin_ns(const struct uipc_channel *ch)
+{
+    return uipc__ring_poll_spin_ns(&((const struct shm_channel *)ch)->ep);
+}
+
 const struct uipc_transport uipc__transport_shm = {
     .scheme = "shm",
     .size = sizeof(struct shm_channel),
@@ -198,4 +203,5 @@ const struct uipc_transport uipc__transport_shm = {
     .recv_peek = shm_recv_peek,
     .recv_release = shm_recv_release,
     .poll_ready = shm_poll_ready,
+    .poll_spin_ns = shm_poll_spin_ns,
 };
