@@ -8,8 +8,11 @@
 #include <poll.h>
 #include <pwd.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +113,187 @@ static void tcp_eight_clients(void **state)
     char u[128];
     snprintf(u, sizeof u, "tcp://127.0.0.1:%d", tu_free_port(1 /* SOCK_STREAM */));
     serve_many(u);
+}
+
+/* ---- the listener conformance: 12 clients, one server thread ---- */
+
+/*
+ * Every listener transport alike (unix: stream and seqpacket, tcp:, and
+ * shm: once it has a listener): 12 client processes do checksummed
+ * request/reply round trips of mixed sizes; client 0 is SIGKILLed in the
+ * middle of its stream, client 1 leaves early; one server thread serves
+ * them all, once with poll(2) over the pollfds (recv with timeout 0 may
+ * then say -EAGAIN: a spurious wake-up) and once with uipc_poll (exact: it
+ * never may).  Afterwards nothing of the rendezvous is left and no
+ * descriptor leaked.
+ */
+#define CONF_CLIENTS 12
+#define CONF_ROUNDS 2000
+#define CONF_EARLY 40       /* round trips of the client that leaves early */
+#define CONF_KILL_AFTER 150 /* requests from client 0 before it is killed */
+#define CONF_MAXLEN 60000
+
+struct conf_hdr {
+    uint32_t client, seq, len;
+};
+
+static const size_t conf_sizes[] = {0, 1, 15, 64, 200, 1000, 4093, 16384, CONF_MAXLEN};
+
+static size_t conf_len(uint32_t client, uint32_t seq, size_t max)
+{
+    size_t len = conf_sizes[(client * 7 + seq * 13) % (sizeof conf_sizes / sizeof conf_sizes[0])];
+    return len + sizeof(struct conf_hdr) > max ? max - sizeof(struct conf_hdr) : len;
+}
+
+static int conf_client(void *arg)
+{
+    uint32_t id = (uint32_t)(intptr_t)arg;
+    static unsigned char msg[sizeof(struct conf_hdr) + CONF_MAXLEN], rep[sizeof msg];
+    uipc_channel *ch;
+    if (uipc_open(&ch, uri, 0) < 0)
+        return 40;
+    size_t max = uipc_max_msg(ch);
+    uint32_t rounds = id == 0 ? UINT32_MAX : id == 1 ? CONF_EARLY : CONF_ROUNDS;
+    for (uint32_t seq = 0; seq < rounds; seq++) {
+        struct conf_hdr h = {id, seq, (uint32_t)conf_len(id, seq, max)};
+        memcpy(msg, &h, sizeof h);
+        tu_fill(msg + sizeof h, h.len, (uint64_t)id << 32 | seq);
+        size_t n = sizeof h + h.len;
+        if (uipc_send(ch, msg, n, 20000) != (ssize_t)n)
+            return 41;
+        if (uipc_recv(ch, rep, sizeof rep, 20000) != (ssize_t)n || memcmp(msg, rep, n) != 0)
+            return 42;
+    }
+    uipc_close(ch);
+    return 0;
+}
+
+struct conf_peer {
+    uipc_channel *ch;
+    int client;     /* -1 until its first request */
+    uint32_t next;  /* the sequence number expected next */
+    bool gone;
+};
+
+/* Serves one request from p (there is one, or the end): 1 served, 0 gone. */
+static int conf_serve_one(struct conf_peer *p, bool exact, pid_t *pids, unsigned char *buf,
+                          size_t cap)
+{
+    ssize_t n = uipc_recv(p->ch, buf, cap, 0);
+    if (n == -EAGAIN) {
+        if (exact)
+            fail_msg("uipc_poll said UIPC_POLLIN, the receive said -EAGAIN");
+        return 1;
+    }
+    if (n == -EPIPE) {
+        p->gone = true;
+        return 0;
+    }
+    assert_true(n >= (ssize_t)sizeof(struct conf_hdr));
+    struct conf_hdr h;
+    memcpy(&h, buf, sizeof h);
+    if (p->client < 0)
+        p->client = (int)h.client;
+    assert_int_equal(h.client, (uint32_t)p->client); /* one client per channel */
+    assert_int_equal(h.seq, p->next);                /* in order, none lost */
+    assert_int_equal((size_t)n, sizeof h + h.len);
+    assert_int_equal(tu_check(buf + sizeof h, h.len, (uint64_t)h.client << 32 | h.seq), 0);
+    p->next++;
+    if (h.client == 0 && p->next == CONF_KILL_AFTER)
+        kill(pids[0], SIGKILL); /* mid-stream: its request is answered or not */
+    ssize_t w = uipc_send(p->ch, buf, (size_t)n, 20000);
+    if (w == -EPIPE && h.client == 0)
+        return 1; /* it died before the reply: the hang-up comes next */
+    assert_int_equal(w, n);
+    return 1;
+}
+
+static void listener_conformance(const char *listen_uri, bool exact)
+{
+    int fds = tu_count_fds();
+    uipc_listener *l;
+    assert_int_equal(uipc_listen(&l, listen_uri, 0), 0);
+    snprintf(uri, sizeof uri, "%s", uipc_listener_uri(l));
+    pid_t pids[CONF_CLIENTS];
+    for (int i = 0; i < CONF_CLIENTS; i++)
+        pids[i] = tu_fork(conf_client, (void *)(intptr_t)i);
+    static unsigned char buf[sizeof(struct conf_hdr) + CONF_MAXLEN];
+    struct conf_peer peer[CONF_CLIENTS];
+    int npeers = 0, gone = 0;
+    while (gone < CONF_CLIENTS) {
+        /* The listener and every live channel, in one wait. */
+        uipc_pollitem it[1 + CONF_CLIENTS];
+        struct pollfd pf[1 + CONF_CLIENTS];
+        it[0] = (uipc_pollitem){.l = l, .events = npeers < CONF_CLIENTS ? UIPC_POLLIN : 0};
+        pf[0] = (struct pollfd){.fd = npeers < CONF_CLIENTS ? uipc_listener_pollfd(l) : -1,
+                                .events = POLLIN};
+        for (int i = 0; i < npeers; i++) {
+            it[1 + i] = (uipc_pollitem){.ch = peer[i].ch, .events = peer[i].gone ? 0 : UIPC_POLLIN};
+            pf[1 + i] = (struct pollfd){.fd = peer[i].gone ? -1 : uipc_pollfd(peer[i].ch),
+                                        .events = POLLIN};
+        }
+        int r = exact ? uipc_poll(it, 1 + (size_t)npeers, 20000) : poll(pf, 1 + (nfds_t)npeers, 20000);
+        if (r <= 0)
+            fail_msg("%s: the wait ended with %d, %d of %d clients gone", listen_uri, r, gone,
+                     CONF_CLIENTS);
+        for (int i = 0; i < npeers; i++) {
+            bool ready = exact ? (it[1 + i].revents & UIPC_POLLIN) : pf[1 + i].revents != 0;
+            if (ready && !peer[i].gone && conf_serve_one(&peer[i], exact, pids, buf, sizeof buf) == 0)
+                gone++;
+        }
+        if (exact ? it[0].revents : pf[0].revents) {
+            uipc_channel *ch;
+            int a = uipc_accept(l, &ch, 0);
+            if (a == -EAGAIN && !exact)
+                continue;
+            assert_int_equal(a, 0);
+            peer[npeers++] = (struct conf_peer){.ch = ch, .client = -1};
+        }
+    }
+    for (int i = 0; i < CONF_CLIENTS; i++) {
+        int st = tu_wait(pids[i]);
+        if (st != (i == 0 ? 128 + SIGKILL : 0))
+            fail_msg("%s: client %d exited %d", listen_uri, i, st);
+    }
+    for (int i = 0; i < npeers; i++) {
+        int c = peer[i].client;
+        uint32_t want = c == 0 ? peer[i].next : c == 1 ? CONF_EARLY : CONF_ROUNDS;
+        assert_true(c >= 0 && c < CONF_CLIENTS);
+        assert_int_equal(peer[i].next, want);
+        if (c == 0)
+            assert_true(peer[i].next >= CONF_KILL_AFTER);
+        uipc_close(peer[i].ch);
+    }
+    assert_int_equal(uipc_listener_close(l), 0);
+    assert_int_equal(tu_count_fds(), fds);
+}
+
+static void conformance_unix(void **state)
+{
+    (void)state;
+    char name[64], u[128];
+    tu_name(name, sizeof name, "uipc-lconf-");
+    snprintf(u, sizeof u, "unix:///tmp/%s.sock", name);
+    listener_conformance(u, false);
+    listener_conformance(u, true);
+    assert_int_equal(access(u + 7, F_OK), -1); /* nothing of the rendezvous left */
+}
+
+static void conformance_unix_seqpacket(void **state)
+{
+    (void)state;
+    char name[64], u[128];
+    tu_name(name, sizeof name, "uipc-lconf-");
+    snprintf(u, sizeof u, "unix:@%s?type=seqpacket&maxmsg=%d", name, CONF_MAXLEN + 64);
+    listener_conformance(u, false);
+    listener_conformance(u, true);
+}
+
+static void conformance_tcp(void **state)
+{
+    (void)state;
+    listener_conformance("tcp://127.0.0.1:0", false);
+    listener_conformance("tcp://127.0.0.1:0", true);
 }
 
 /* ---- port 0 and URIs ---- */
@@ -327,6 +511,9 @@ int main(void)
         cmocka_unit_test(tcp_port_zero_channel),
         cmocka_unit_test(udp_port_zero_owner),
         cmocka_unit_test(uri_of_other_endpoints),
+        cmocka_unit_test(conformance_unix),
+        cmocka_unit_test(conformance_unix_seqpacket),
+        cmocka_unit_test(conformance_tcp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
