@@ -113,7 +113,7 @@ UIPC_API int uipc_open(uipc_channel **out, const char *uri, int flags)
         r = tp->open(ch, u, flags);
     free(u);
     if (r == 0 && (r = channel_keep_uri(ch, uri)) < 0)
-        tp->close(ch);
+        tp->close(ch, ch->owner);
     if (r < 0) {
         free(ch);
         return r;
@@ -145,8 +145,8 @@ UIPC_API int uipc_pair(const char *uri, uipc_channel **a, uipc_channel **b)
     free(u);
     if (r == 0 && ((r = keep_uri(&ca->uri, uri, 0, NULL)) < 0 ||
                    (r = keep_uri(&cb->uri, uri, 0, NULL)) < 0)) {
-        tp->close(ca);
-        tp->close(cb);
+        tp->close(ca, false);
+        tp->close(cb, false);
         free(ca->uri);
     }
     if (r < 0) {
@@ -224,7 +224,10 @@ UIPC_API int uipc_close(uipc_channel *ch)
 {
     if (!ch)
         return -EINVAL;
-    int r = ch->tp->close(ch);
+    /* The one place that decides whether a close removes the rendezvous:
+     * only the owner, in the process that opened it (a fork child closing
+     * its inherited copy leaves it alone). */
+    int r = ch->tp->close(ch, ch->owner && ch->opener == getpid());
     free(ch->zc_buf);
     free(ch->uri);
     free(ch);
@@ -290,7 +293,7 @@ UIPC_API int uipc_listen(uipc_listener **out, const char *uri, int flags)
         l->opener = getpid();
         r = tp->listen(l, u, flags | UIPC_CREATE);
         if (r == 0 && (r = listener_keep_uri(l, uri)) < 0)
-            tp->listener_close(l);
+            tp->listener_close(l, true);
     }
     free(u);
     if (r < 0) {
@@ -313,7 +316,7 @@ UIPC_API int uipc_accept(uipc_listener *l, uipc_channel **out, int timeout_ms)
     uipc__deadline_start(&dl, timeout_ms);
     int r = l->tp->accept(l, ch, &dl);
     if (r == 0 && (r = keep_uri(&ch->uri, l->uri, 0, NULL)) < 0)
-        l->tp->close(ch);
+        l->tp->close(ch, false);
     if (r < 0) {
         free(ch);
         return r;
@@ -326,7 +329,7 @@ UIPC_API int uipc_listener_close(uipc_listener *l)
 {
     if (!l)
         return -EINVAL;
-    int r = l->tp->listener_close(l);
+    int r = l->tp->listener_close(l, l->opener == getpid());
     free(l->uri);
     free(l);
     return r;
