@@ -683,20 +683,52 @@ int uipc__ring_unlink_at(int dirfd, const char *name, bool persistent)
     return r;
 }
 
+/* Seals a ring file may not lack: nobody can resize it under a mapping. */
+#define RING_SEALS (F_SEAL_SHRINK | F_SEAL_GROW)
+
+int uipc__ring_memfd(const struct uipc__ring_params *p)
+{
+    int mfd = memfd_create("uipc-shm", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (mfd < 0)
+        return -errno;
+    int r = format_fd(mfd, p);
+    /* Sealed: nobody can shrink the file under a mapping (SIGBUS). */
+    if (r == 0 && fcntl(mfd, F_ADD_SEALS, RING_SEALS | F_SEAL_SEAL) < 0)
+        r = -errno;
+    if (r < 0) {
+        uipc__close_fd(mfd);
+        return r;
+    }
+    return mfd;
+}
+
+int uipc__ring_attach_fd(struct uipc__ring_ep *ep, int fd, unsigned side,
+                         const struct uipc__ring_params *p, int bell)
+{
+    uipc__ring_ep_init(ep);
+    int seals = fcntl(fd, F_GET_SEALS);
+    if (seals < 0 || (seals & RING_SEALS) != RING_SEALS)
+        return -EBADMSG; /* a file the peer could still shrink: SIGBUS for us */
+    int r = ep_attach(ep, fd, side, NULL, true, false);
+    if (r < 0)
+        return r;
+    ep->bell_fd = bell;
+    ep->conn_bell = true;
+    ep_configure(ep, p);
+    return 0;
+}
+
 int uipc__ring_pair(struct uipc__ring_ep *a, struct uipc__ring_ep *b,
                     const struct uipc__ring_params *p)
 {
     int sv[2] = {-1, -1};
     uipc__ring_ep_init(a);
     uipc__ring_ep_init(b);
-    int mfd = memfd_create("uipc-shm", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    int mfd = uipc__ring_memfd(p);
     if (mfd < 0)
-        return -errno;
-    int r = format_fd(mfd, p);
-    /* Sealed: nobody can shrink the file under a mapping (SIGBUS). */
-    if (r == 0 && fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
-        r = -errno;
-    if (r == 0 && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0)
+        return mfd;
+    int r = 0;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0)
         r = -errno;
     if (r == 0)
         r = ep_attach(a, mfd, 0, NULL, false, false);
@@ -881,6 +913,12 @@ fail:
  * cheap (its line changes only at open and close); full also tests the
  * peer's lock, a system call, for a peer killed without closing.
  */
+static bool bell_hung_up(const struct uipc__ring_ep *ep)
+{
+    struct pollfd p = {.fd = ep->bell_fd, .events = POLLRDHUP};
+    return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR));
+}
+
 static int peer_gone(struct uipc__ring_ep *ep, bool full)
 {
     uint32_t s = atomic_load(&ep->hdr->side[1 - ep->side].state);
@@ -890,7 +928,9 @@ static int peer_gone(struct uipc__ring_ep *ep, bool full)
         return 1;
     switch (s & 3u) {
     case UIPC__SIDE_FREE:
-        return 0;
+        /* A shm: listener's client whose server never took its rings: the
+         * connection hung up (refused, or the server closed or died). */
+        return full && ep->conn_bell && bell_hung_up(ep) ? 1 : 0;
     case UIPC__SIDE_CLOSED:
         return 1;
     case UIPC__SIDE_OPEN:

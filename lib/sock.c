@@ -38,6 +38,21 @@ static int parse_common(const struct uipc__uri *u, struct uipc__sockspec *s, uin
     return uipc__uri_mode(u, &s->mode);
 }
 
+int uipc__sock_parse_allow(const struct uipc__uri *u, struct uipc__sockspec *s)
+{
+    size_t pos = 0;
+    const char *v;
+    while ((v = uipc__uri_next(u, "allow_uid", &pos))) {
+        long uid;
+        struct uipc__uri one = {.nkeys = 1, .kv = {{"allow_uid", v}}};
+        if (s->nallow == UIPC__MAX_ALLOW ||
+            uipc__uri_long(&one, "allow_uid", 0, (long)UINT_MAX - 1, 0, &uid) < 0)
+            return -EINVAL;
+        s->allow[s->nallow++] = (uid_t)uid;
+    }
+    return 0;
+}
+
 int uipc__sock_parse_unix(const struct uipc__uri *u, struct uipc__sockspec *s)
 {
     memset(s, 0, sizeof *s);
@@ -65,16 +80,9 @@ int uipc__sock_parse_unix(const struct uipc__uri *u, struct uipc__sockspec *s)
     if (r < 0)
         return r;
 
-    size_t pos = 0;
-    const char *v;
-    while ((v = uipc__uri_next(u, "allow_uid", &pos))) {
-        long uid;
-        struct uipc__uri one = {.nkeys = 1, .kv = {{"allow_uid", v}}};
-        if (s->nallow == UIPC__MAX_ALLOW ||
-            uipc__uri_long(&one, "allow_uid", 0, (long)UINT_MAX - 1, 0, &uid) < 0)
-            return -EINVAL;
-        s->allow[s->nallow++] = (uid_t)uid;
-    }
+    r = uipc__sock_parse_allow(u, s);
+    if (r < 0)
+        return r;
 
     struct sockaddr_un *un = &s->addr.u.un;
     un->sun_family = AF_UNIX;
@@ -492,6 +500,12 @@ int uipc__sock_listen(struct uipc_listener *l, const struct uipc__sockspec *s, i
     sl->spec = *s;
     sl->fd = listen_socket(&sl->spec, flags, SOMAXCONN);
     return sl->fd < 0 ? sl->fd : 0;
+}
+
+int uipc__sock_accept_fd(struct uipc_listener *l, const struct uipc__deadline *dl)
+{
+    struct uipc__sock_listener *sl = (struct uipc__sock_listener *)l;
+    return accept_one(sl->fd, &sl->spec, dl);
 }
 
 int uipc__sock_accept(struct uipc_listener *l, struct uipc_channel *ch, struct uipc__deadline *dl)

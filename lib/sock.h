@@ -60,6 +60,8 @@ struct uipc__sock_listener {
     struct uipc__sockspec spec;
 };
 
+/* Parses ?allow_uid=N (repeatable) into s->allow (unix:, shm: listeners). */
+int uipc__sock_parse_allow(const struct uipc__uri *u, struct uipc__sockspec *s);
 /* Parses the unix: address (path or @abstract) and its keys. */
 int uipc__sock_parse_unix(const struct uipc__uri *u, struct uipc__sockspec *s);
 /* Parses the tcp: host:port (numeric or a name) and its keys. */
@@ -76,6 +78,9 @@ int uipc__sock_pollfd(const struct uipc_channel *ch);
 int uipc__sock_peer_cred(const struct uipc_channel *ch, pid_t *pid, uid_t *uid, gid_t *gid);
 int uipc__sock_listen(struct uipc_listener *l, const struct uipc__sockspec *s, int flags);
 int uipc__sock_accept(struct uipc_listener *l, struct uipc_channel *ch, struct uipc__deadline *dl);
+/* Accepts the next allowed peer's connected socket (the shm: listener's
+ * handshake runs over it): the descriptor, or a negative errno. */
+int uipc__sock_accept_fd(struct uipc_listener *l, const struct uipc__deadline *dl);
 int uipc__sock_listener_close(struct uipc_listener *l, bool remove);
 int uipc__sock_listener_pollfd(const struct uipc_listener *l);
 /*

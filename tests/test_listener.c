@@ -289,6 +289,19 @@ static void conformance_unix_seqpacket(void **state)
     listener_conformance(u, true);
 }
 
+static void conformance_shm(void **state)
+{
+    (void)state;
+    char name[64], u[128], path[128];
+    tu_name(name, sizeof name, "uipc-lconf-");
+    snprintf(u, sizeof u, "shm://%s", name);
+    snprintf(path, sizeof path, "/dev/shm/%s", name);
+    listener_conformance(u, false);
+    assert_int_equal(access(path, F_OK), -1); /* nothing of the service left */
+    listener_conformance(u, true);
+    assert_int_equal(access(path, F_OK), -1);
+}
+
 static void conformance_tcp(void **state)
 {
     (void)state;
@@ -514,6 +527,7 @@ int main(void)
         cmocka_unit_test(conformance_unix),
         cmocka_unit_test(conformance_unix_seqpacket),
         cmocka_unit_test(conformance_tcp),
+        cmocka_unit_test(conformance_shm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
