@@ -4,6 +4,7 @@
  * channel; allow_uid refusing a client that runs under another uid; port 0
  * and the URIs that uipc_listener_uri and uipc_uri hand to clients.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <pwd.h>
@@ -309,6 +310,260 @@ static void conformance_tcp(void **state)
     listener_conformance("tcp://127.0.0.1:0", true);
 }
 
+/* ---- shm: listener specifics ---- */
+
+static int shm_entries(const char *prefix)
+{
+    DIR *d = opendir("/dev/shm");
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* A client that sends one message, waits for its echo, and then stays
+ * until the server is gone: it drains, then reads -EPIPE. */
+static int drain_client(void *arg)
+{
+    (void)arg;
+    uipc_channel *ch;
+    char b[16];
+    if (uipc_open(&ch, uri, 0) < 0)
+        return 50;
+    if (uipc_send(ch, "one", 3, 10000) != 3 || uipc_recv(ch, b, sizeof b, 10000) != 3)
+        return 51;
+    /* The server sent two more and was SIGKILLed: both, then the end. */
+    if (uipc_recv(ch, b, sizeof b, 10000) != 3 || uipc_recv(ch, b, sizeof b, 10000) != 3)
+        return 52;
+    ssize_t n = uipc_recv(ch, b, sizeof b, 10000);
+    uipc_close(ch);
+    return n == -EPIPE ? 0 : 53;
+}
+
+static int dying_server(void *arg)
+{
+    (void)arg;
+    uipc_listener *l;
+    uipc_channel *ch[3];
+    char b[16];
+    if (uipc_listen(&l, uri, 0) < 0)
+        return 1;
+    if (write(3, "L", 1) != 1) /* listening: the parent starts the clients */
+        return 2;
+    for (int i = 0; i < 3; i++) {
+        if (uipc_accept(l, &ch[i], 10000) < 0 || uipc_recv(ch[i], b, sizeof b, 10000) != 3 ||
+            uipc_send(ch[i], b, 3, 1000) != 3)
+            return 3;
+        uipc_send(ch[i], "two", 3, 1000);
+        uipc_send(ch[i], "thr", 3, 1000);
+    }
+    raise(SIGKILL);
+    return 4;
+}
+
+/* The server SIGKILLed: its clients drain and read -EPIPE; the name is
+ * taken over at once by the next listener; nothing is left behind. */
+static void shm_server_killed(void **state)
+{
+    (void)state;
+    char name[64], path[128];
+    tu_name(name, sizeof name, "uipc-lkill-");
+    snprintf(uri, sizeof uri, "shm://%s", name);
+    snprintf(path, sizeof path, "/dev/shm/%s", name);
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    pid_t srv = fork();
+    if (srv == 0) {
+        dup2(p[1], 3);
+        _exit(dying_server(NULL));
+    }
+    close(p[1]);
+    char c;
+    assert_int_equal(read(p[0], &c, 1), 1);
+    close(p[0]);
+    pid_t cl[3];
+    for (int i = 0; i < 3; i++)
+        cl[i] = tu_fork(drain_client, NULL);
+    assert_int_equal(tu_wait(srv), 128 + SIGKILL);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(tu_wait(cl[i]), 0);
+    /* The dead server's socket file is stale: taken over at once. */
+    uipc_listener *l, *l2;
+    assert_int_equal(uipc_listen(&l, uri, 0), 0);
+    assert_int_equal(uipc_listen(&l2, uri, 0), -EADDRINUSE); /* a live one is not */
+    assert_int_equal(uipc_listener_close(l), 0);
+    assert_int_equal(access(path, F_OK), -1);
+    assert_int_equal(shm_entries(name), 0);
+}
+
+/* While clients are connected, /dev/shm holds the service socket and
+ * nothing else; peer credentials on both sides. */
+static int hold_client(void *arg)
+{
+    (void)arg;
+    uipc_channel *ch;
+    char b[8];
+    pid_t pid;
+    uid_t uid;
+    if (uipc_open(&ch, uri, 0) < 0)
+        return 60;
+    if (uipc_peer_cred(ch, &pid, &uid, NULL) != 0 || pid != getppid() || uid != geteuid())
+        return 61; /* the server, as the kernel saw it */
+    if (uipc_send(ch, "h", 1, 10000) != 1 || uipc_recv(ch, b, sizeof b, 10000) != 1)
+        return 62;
+    uipc_close(ch);
+    return 0;
+}
+
+static void shm_nothing_named_per_client(void **state)
+{
+    (void)state;
+    int fds = tu_count_fds();
+    char name[64];
+    tu_name(name, sizeof name, "uipc-lname-");
+    snprintf(uri, sizeof uri, "shm://%s?size=64K", name);
+    uipc_listener *l;
+    assert_int_equal(uipc_listen(&l, uri, 0), 0);
+    enum { N = 6 };
+    pid_t pids[N];
+    uipc_channel *ch[N];
+    for (int i = 0; i < N; i++)
+        pids[i] = tu_fork(hold_client, NULL);
+    for (int i = 0; i < N; i++) {
+        char b[8];
+        pid_t pid;
+        uid_t uid;
+        assert_int_equal(uipc_accept(l, &ch[i], 10000), 0);
+        assert_int_equal(uipc_peer_cred(ch[i], &pid, &uid, NULL), 0);
+        bool known = false;
+        for (int k = 0; k < N; k++)
+            known |= pid == pids[k];
+        assert_true(known);
+        assert_int_equal(uid, geteuid());
+        assert_int_equal(uipc_recv(ch[i], b, sizeof b, 10000), 1);
+        assert_int_equal(shm_entries(name), 1); /* the service socket only */
+        assert_int_equal(uipc_send(ch[i], b, 1, 10000), 1);
+    }
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(tu_wait(pids[i]), 0);
+        uipc_close(ch[i]);
+    }
+    uipc_listener_close(l);
+    assert_int_equal(shm_entries(name), 0);
+    assert_int_equal(tu_count_fds(), fds);
+}
+
+/* ?allow_uid= and ?mode= as on unix:, against a client running as nobody. */
+static int nobody_shm_client(void *arg)
+{
+    int want = (int)(intptr_t)arg;
+    struct passwd *pw = getpwnam("nobody");
+    if (!pw || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
+        return 70;
+    uipc_channel *ch;
+    int r = uipc_open(&ch, uri, 0);
+    if (r < 0)
+        return r == want ? 0 : 71;
+    char b[8];
+    ssize_t n = uipc_send(ch, "x", 1, 2000);
+    if (n == 1)
+        n = uipc_recv(ch, b, sizeof b, 5000);
+    uipc_close(ch);
+    return (n == -EPIPE || n == -EACCES) ? 0 : 72;
+}
+
+static void shm_listener_refuses(void **state)
+{
+    (void)state;
+    if (geteuid() != 0 || !getpwnam("nobody"))
+        skip();
+    char name[64];
+    uipc_listener *l;
+    uipc_channel *ch;
+    tu_name(name, sizeof name, "uipc-lrefuse-");
+    /* Permission bits: nobody cannot even connect (0600, owned by root). */
+    snprintf(uri, sizeof uri, "shm://%s?mode=0600", name);
+    assert_int_equal(uipc_listen(&l, uri, 0), 0);
+    pid_t p = tu_fork(nobody_shm_client, (void *)(intptr_t)-EACCES);
+    assert_int_equal(tu_wait(p), 0);
+    assert_int_equal(uipc_accept(l, &ch, 200), -ETIMEDOUT);
+    uipc_listener_close(l);
+    /* allow_uid: nobody connects (0666) but is never handed out. */
+    snprintf(uri, sizeof uri, "shm://%s?mode=0666&allow_uid=%u", name, (unsigned)geteuid());
+    assert_int_equal(uipc_listen(&l, uri, 0), 0);
+    p = tu_fork(nobody_shm_client, (void *)(intptr_t)-EACCES);
+    assert_int_equal(uipc_accept(l, &ch, 1000), -ETIMEDOUT);
+    assert_int_equal(tu_wait(p), 0);
+    pid_t ok = tu_fork(hold_client, NULL);
+    assert_int_equal(uipc_accept(l, &ch, 10000), 0);
+    char b[8];
+    assert_int_equal(uipc_recv(ch, b, sizeof b, 10000), 1);
+    assert_int_equal(uipc_send(ch, b, 1, 10000), 1);
+    assert_int_equal(tu_wait(ok), 0);
+    uipc_close(ch);
+    uipc_listener_close(l);
+    /* A two-party shm: ring has nobody to refuse by uid. */
+    assert_int_equal(uipc_open(&ch, uri, UIPC_CREATE), -EINVAL);
+}
+
+/* Crash injection: clients SIGKILLed at random points of uipc_open, 200
+ * times, while a steady client is served; nothing leaks, no stall. */
+static int open_and_linger(void *arg)
+{
+    (void)arg;
+    uipc_channel *ch;
+    if (uipc_open(&ch, uri, 0) == 0)
+        pause(); /* killed here, or earlier */
+    return 0;
+}
+
+static void shm_handshake_crashes(void **state)
+{
+    (void)state;
+    int fds = tu_count_fds();
+    char name[64];
+    tu_name(name, sizeof name, "uipc-lcrash-");
+    snprintf(uri, sizeof uri, "shm://%s?size=16K", name);
+    uipc_listener *l;
+    assert_int_equal(uipc_listen(&l, uri, 0), 0);
+    unsigned seed = (unsigned)getpid();
+    int accepted = 0;
+    for (int round = 0; round < 200; round++) {
+        pid_t p = tu_fork(open_and_linger, NULL);
+        usleep((useconds_t)(rand_r(&seed) % 400)); /* before, during or after the handshake */
+        kill(p, SIGKILL);
+        assert_int_equal(tu_wait(p), 128 + SIGKILL);
+        /* Whatever it got to: the server never stalls, and a channel it
+         * hands out is one whose peer is gone. */
+        uipc_channel *ch;
+        int r;
+        while ((r = uipc_accept(l, &ch, 0)) == 0) {
+            accepted++;
+            char b[8];
+            assert_int_equal(uipc_recv(ch, b, sizeof b, 5000), -EPIPE);
+            uipc_close(ch);
+        }
+        assert_int_equal(r, -EAGAIN);
+    }
+    /* Still serving. */
+    pid_t ok = tu_fork(hold_client, NULL);
+    uipc_channel *ch;
+    char b[8];
+    assert_int_equal(uipc_accept(l, &ch, 10000), 0);
+    assert_int_equal(uipc_recv(ch, b, sizeof b, 10000), 1);
+    assert_int_equal(uipc_send(ch, b, 1, 10000), 1);
+    assert_int_equal(tu_wait(ok), 0);
+    uipc_close(ch);
+    assert_int_equal(shm_entries(name), 1);
+    uipc_listener_close(l);
+    assert_int_equal(shm_entries(name), 0);
+    assert_int_equal(tu_count_fds(), fds);
+    print_message("      %d of 200 killed clients had finished the handshake\n", accepted);
+}
+
 /* ---- port 0 and URIs ---- */
 
 /* One echoed request from a fresh client of uri (a string in the parent). */
@@ -528,6 +783,10 @@ int main(void)
         cmocka_unit_test(conformance_unix_seqpacket),
         cmocka_unit_test(conformance_tcp),
         cmocka_unit_test(conformance_shm),
+        cmocka_unit_test(shm_server_killed),
+        cmocka_unit_test(shm_nothing_named_per_client),
+        cmocka_unit_test(shm_listener_refuses),
+        cmocka_unit_test(shm_handshake_crashes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

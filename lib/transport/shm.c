@@ -308,6 +308,7 @@ static int shm_accept(struct uipc_listener *l, struct uipc_channel *ch, struct u
     struct shm_listener *sl = (struct shm_listener *)l;
     struct shm_channel *c = (struct shm_channel *)ch;
     for (;;) {
+        uipc__ring_ep_init(&c->ep); /* closing it after a failure closes nothing */
         int fd = uipc__sock_accept_fd(l, dl);
         if (fd < 0)
             return fd;
