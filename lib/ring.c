@@ -845,7 +845,11 @@ static int peer_gone(struct uipc__ring_ep *ep, bool full);
 static bool poll_rearm(struct uipc__ring_ep *ep)
 {
     uipc__pollset_signal(&ep->ps, false);
-    drain(ep->bell_fd);
+    /* Whoever rings the bell clears PARKED first (it exchanges the word):
+     * while PARKED is still set, nothing rang since the last drain, and an
+     * idle channel is re-armed without a system call. */
+    if (!(atomic_load(&ep->rx.ctl->cons_wait) & UIPC__RING_PARKED))
+        drain(ep->bell_fd);
     if (ep->named)
         watch_peer_pid(ep);
     atomic_fetch_or(&ep->rx.ctl->cons_wait, UIPC__RING_PARKED);

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -564,6 +565,93 @@ static void shm_handshake_crashes(void **state)
     print_message("      %d of 200 killed clients had finished the handshake\n", accepted);
 }
 
+/* 256 clients at once, each with its own rings, one server thread; while
+ * they idle, the server's uipc_poll sleeps (its CPU time is printed). */
+#define MANY 256
+
+static int many_client(void *arg)
+{
+    uint32_t id = (uint32_t)(intptr_t)arg, got;
+    uipc_channel *ch;
+    if (uipc_open(&ch, uri, 0) < 0)
+        return 80;
+    if (uipc_send(ch, &id, sizeof id, 30000) != sizeof id ||
+        uipc_recv(ch, &got, sizeof got, 30000) != sizeof got || got != id + 1)
+        return 81;
+    char bye[4];
+    if (uipc_recv(ch, bye, sizeof bye, 60000) != 3) /* stay until all are served */
+        return 82;
+    uipc_close(ch);
+    return 0;
+}
+
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+static void shm_many_clients(void **state)
+{
+    (void)state;
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rlim_t old = rl.rlim_cur;
+    if (rl.rlim_cur < 4 * MANY + 64) { /* a socket, a lock and a poll set each */
+        rl.rlim_cur = rl.rlim_max < 8192 ? rl.rlim_max : 8192;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    int fds = tu_count_fds();
+    char name[64];
+    tu_name(name, sizeof name, "uipc-lmany-");
+    snprintf(uri, sizeof uri, "shm://%s?size=4K", name);
+    uipc_listener *l;
+    assert_int_equal(uipc_listen(&l, uri, 0), 0);
+    static pid_t pids[MANY];
+    static uipc_pollitem it[1 + MANY];
+    for (int i = 0; i < MANY; i++)
+        pids[i] = tu_fork(many_client, (void *)(intptr_t)i);
+    int n = 0, served = 0;
+    it[0] = (uipc_pollitem){.l = l, .events = UIPC_POLLIN};
+    while (served < MANY) {
+        int r = uipc_poll(it, 1 + (size_t)n, 30000);
+        if (r <= 0)
+            fail_msg("uipc_poll %d with %d clients, %d served", r, n, served);
+        for (int i = 1; i <= n; i++) {
+            uint32_t id;
+            if (!it[i].revents)
+                continue;
+            assert_int_equal(uipc_recv(it[i].ch, &id, sizeof id, 0), sizeof id);
+            id++;
+            assert_int_equal(uipc_send(it[i].ch, &id, sizeof id, 10000), sizeof id);
+            served++;
+        }
+        uipc_channel *ch;
+        if ((it[0].revents & UIPC_POLLIN) && uipc_accept(l, &ch, 0) == 0)
+            it[++n] = (uipc_pollitem){.ch = ch, .events = UIPC_POLLIN};
+    }
+    assert_int_equal(n, MANY);
+    /* All connected, all idle: the wait sleeps. */
+    double c0 = cpu_s();
+    int64_t t0 = tu_now_ms();
+    assert_int_equal(uipc_poll(it + 1, MANY, 300), -ETIMEDOUT);
+    print_message("      idle wait over %d shm: channels: %.1f ms CPU in %lld ms\n", MANY,
+                  (cpu_s() - c0) * 1e3, (long long)(tu_now_ms() - t0));
+    for (int i = 1; i <= n; i++)
+        assert_int_equal(uipc_send(it[i].ch, "bye", 3, 10000), 3);
+    for (int i = 0; i < MANY; i++)
+        assert_int_equal(tu_wait(pids[i]), 0);
+    for (int i = 1; i <= n; i++)
+        uipc_close(it[i].ch);
+    uipc_listener_close(l);
+    assert_int_equal(shm_entries(name), 0);
+    assert_int_equal(tu_count_fds(), fds);
+    rl.rlim_cur = old;
+    setrlimit(RLIMIT_NOFILE, &rl);
+}
+
 /* ---- port 0 and URIs ---- */
 
 /* One echoed request from a fresh client of uri (a string in the parent). */
@@ -787,6 +875,7 @@ int main(void)
         cmocka_unit_test(shm_nothing_named_per_client),
         cmocka_unit_test(shm_listener_refuses),
         cmocka_unit_test(shm_handshake_crashes),
+        cmocka_unit_test(shm_many_clients),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
