@@ -11,8 +11,10 @@
  * --listen is the HTTP address (default tcp://127.0.0.1:8080; port 0 lets
  * the kernel choose); the first line on standard output says where it
  * listens: "web_workers: listening on http://127.0.0.1:PORT/".  --ipc is
- * the libuipc URI the workers connect to (default unix:@uipc-web-PID):
- * changing the transport is changing this string.  Pages: /stats (the
+ * the libuipc URI the workers connect to (default shm://uipc-web-PID: each
+ * worker gets rings of its own in shared memory; unix:@name or
+ * tcp://127.0.0.1:0 work the same): changing the transport is changing
+ * this string.  Pages: /stats (the
  * master's own: requests, restarts, cache, per worker), /crash (the worker
  * dies holding the cache lock, on the first attempt only: it shows the
  * -EOWNERDEAD repair), anything else (a page rendered by a worker and
@@ -592,7 +594,7 @@ int main(int argc, char **argv)
         return worker_main(argv[2], argv[3]);
     const char *listen_uri = "tcp://127.0.0.1:8080";
     int nworkers = 4;
-    snprintf(ipc_uri, sizeof ipc_uri, "unix:@uipc-web-%d", (int)getpid());
+    snprintf(ipc_uri, sizeof ipc_uri, "shm://uipc-web-%d", (int)getpid());
     for (int i = 1; i < argc; i++) {
         if (i + 1 < argc && strcmp(argv[i], "--listen") == 0)
             listen_uri = argv[++i];

@@ -127,7 +127,7 @@ wait_listening() { # wait_listening ERRFILE: the URI once "listening on URI" was
     done
     return 1
 }
-for luri in "unix://$T/lsn.sock" "unix:@$TAG-lsn?type=seqpacket" "tcp://127.0.0.1:0"; do
+for luri in "unix://$T/lsn.sock" "unix:@$TAG-lsn?type=seqpacket" "tcp://127.0.0.1:0" "shm://$TAG-lsn"; do
     "$U" recv --listen --timeout 20000 -n 9 "$luri" > "$T/lout" 2> "$T/lerr" &
     lp=$!; BG+=("$lp")
     curi=$(wait_listening "$T/lerr")
@@ -148,12 +148,13 @@ for luri in "unix://$T/lsn.sock" "unix:@$TAG-lsn?type=seqpacket" "tcp://127.0.0.
         check "$luri: sender $k under one name" test "$(echo "$mine" | sed 's/: s.*//' | sort -u | wc -l)" = 1
     done
     case $luri in
-    unix*) check "$luri: senders named by pid and uid" grep -q "^client [0-9]* (pid [0-9]*, uid $(id -u)): s1-a" "$T/lout" ;;
+    unix* | shm*) check "$luri: senders named by pid and uid" grep -q "^client [0-9]* (pid [0-9]*, uid $(id -u)): s1-a" "$T/lout" ;;
     *) check "$luri: senders named by number" grep -q "^client [0-9]*: s1-a" "$T/lout" ;;
     esac
     check "$luri: arrivals reported" test "$(grep -c ' connected$' "$T/lerr")" = 3
 done
 check "recv --listen removed its socket file" test ! -e "$T/lsn.sock"
+check "recv --listen on shm: left nothing in /dev/shm" test ! -e "/dev/shm/$TAG-lsn"
 
 # ---- ls and rm: live, closed, stale after SIGKILL, removed ----
 listed() { # listed URI STATE

@@ -17,6 +17,11 @@
  * next UIPC_CREATE (a new object replaces it; a live owner is -EADDRINUSE).
  * Names: 1..200 bytes, no '/', no "..", not starting with '.'.
  *
+ * uipc_listen("shm://name?mode=&allow_uid=") is a service of many clients,
+ * each with rings of its own (the listener block below explains how); a
+ * client's uipc_open finds the service's socket at /dev/shm/name.
+ * ?allow_uid= belongs to listeners (-EINVAL on a two-party UIPC_CREATE).
+ *
  * uipc_pair("shm:") makes both ends over an anonymous, sealed memfd, for
  * related processes (fork, then each closes the end it does not use).
  * Zero-copy is native: reservations and peeks point into the ring.

@@ -4,7 +4,7 @@
  * process of its own) sends a 64-byte request and waits for its echo, over
  * and over; the server, one process with one thread, serves all of them.
  * For libuipc it is a listener whose channels it waits on with one
- * uipc_poll (unix:, tcp:, and shm: where it has a listener); beside it, in
+ * uipc_poll (shm:, unix:, tcp:); beside it, in
  * the same run, ZeroMQ REQ clients against a ROUTER and nng req0 clients
  * against rep0, both over ipc://.  Reported per client count (1, 8, 64):
  * the server's throughput (round trips per second, all clients together)
@@ -297,6 +297,7 @@ static int nng_client(const char *uri, struct board *b, int index)
 
 static const struct srv_case cases[] = {
     {"uipc shm two-party", "shm://uipc-bsrv-%d", uipc_serve_pair, uipc_client},
+    {"uipc shm listener", "shm://uipc-bsrv-l%d?size=64K", uipc_serve, uipc_client},
     {"uipc unix listener", "unix:@uipc-bsrv-%d", uipc_serve, uipc_client},
     {"uipc tcp listener", "tcp://127.0.0.1:0", uipc_serve, uipc_client},
 #ifdef UIPC_HAVE_ZMQ
