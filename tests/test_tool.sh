@@ -128,7 +128,8 @@ wait_listening() { # wait_listening ERRFILE: the URI once "listening on URI" was
     return 1
 }
 for luri in "unix://$T/lsn.sock" "unix:@$TAG-lsn?type=seqpacket" "tcp://127.0.0.1:0" "shm://$TAG-lsn"; do
-    "$U" recv --listen --timeout 20000 -n 9 "$luri" > "$T/lout" 2> "$T/lerr" &
+    : > "$T/lerr" # emptied here: the background shell may open it after we read it
+    "$U" recv --listen --timeout 20000 -n 9 "$luri" > "$T/lout" 2>> "$T/lerr" &
     lp=$!; BG+=("$lp")
     curi=$(wait_listening "$T/lerr")
     check "$luri: recv --listen says where it listens" test -n "$curi"
@@ -139,8 +140,8 @@ for luri in "unix://$T/lsn.sock" "unix:@$TAG-lsn?type=seqpacket" "tcp://127.0.0.
     done
     for p in "${sp[@]}"; do wait "$p"; done
     wait "$lp"
-    check "$luri: recv --listen exits 0 after -n 9" test $? = 0
-    check "$luri: nine messages" test "$(wc -l < "$T/lout")" = 9
+    check "$luri: recv --listen exits 0 after -n 9 ($(tr '\n' '|' < "$T/lerr"))" test $? = 0
+    check "$luri: nine messages ($(tr '\n' '|' < "$T/lout") $(tr '\n' '|' < "$T/lerr"))" test "$(wc -l < "$T/lout")" = 9
     for k in 1 2 3; do
         # Each sender's messages, in order, under one client name.
         mine=$(grep ": s$k-" "$T/lout")
