@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Length-prefixed framing over byte streams and the epoll-based poll set.
+ * Length-prefixed framing over byte streams.
  * The contract is in framing.h; this file is the only place that deals with
  * partial reads and writes, EAGAIN and SIGPIPE for stream transports.
  */
@@ -11,8 +11,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -20,69 +18,6 @@
 #include <unistd.h>
 
 #include "internal.h"
-
-/* ---- poll set ---- */
-
-void uipc__pollset_init(struct uipc__pollset *ps)
-{
-    ps->epfd = -1;
-    ps->evfd = -1;
-    ps->ev_on = false;
-}
-
-int uipc__pollset_create(struct uipc__pollset *ps)
-{
-    if (ps->epfd >= 0)
-        return ps->epfd;
-    int ep = epoll_create1(EPOLL_CLOEXEC);
-    if (ep < 0)
-        return -errno;
-    int ev = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    struct epoll_event e = {.events = EPOLLIN, .data.fd = ev};
-    if (ev < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, ev, &e) < 0) {
-        int err = -errno;
-        uipc__close_fd(ev);
-        uipc__close_fd(ep);
-        return err;
-    }
-    ps->epfd = ep;
-    ps->evfd = ev;
-    ps->ev_on = false;
-    return ep;
-}
-
-int uipc__pollset_add(struct uipc__pollset *ps, int fd)
-{
-    if (ps->epfd < 0 || fd < 0)
-        return 0;
-    struct epoll_event e = {.events = EPOLLIN, .data.fd = fd};
-    if (epoll_ctl(ps->epfd, EPOLL_CTL_ADD, fd, &e) < 0 && errno != EEXIST)
-        return -errno;
-    return 0;
-}
-
-void uipc__pollset_del(struct uipc__pollset *ps, int fd)
-{
-    if (ps->epfd >= 0 && fd >= 0)
-        epoll_ctl(ps->epfd, EPOLL_CTL_DEL, fd, NULL);
-}
-
-void uipc__pollset_signal(struct uipc__pollset *ps, bool on)
-{
-    if (ps->epfd < 0 || ps->ev_on == on)
-        return;
-    uint64_t v = 1;
-    ssize_t n = on ? write(ps->evfd, &v, sizeof v) : read(ps->evfd, &v, sizeof v);
-    (void)n; /* an eventfd write of 1 or a read of a set counter cannot fail */
-    ps->ev_on = on;
-}
-
-void uipc__pollset_release(struct uipc__pollset *ps)
-{
-    uipc__close_fd(ps->evfd);
-    uipc__close_fd(ps->epfd);
-    uipc__pollset_init(ps);
-}
 
 /* ---- raw I/O without SIGPIPE ---- */
 
@@ -166,8 +101,7 @@ int uipc__framer_arm_rcvtimeo(struct uipc__framer *f, const struct uipc__deadlin
         set = f->rcvtimeo_ns && f->rcvtimeo_ns <= left ? f->rcvtimeo_ns : left / 2;
     }
     if (set != f->rcvtimeo_ns) {
-        int64_t us = (set + 999) / 1000;
-        struct timeval tv = {.tv_sec = us / 1000000, .tv_usec = us % 1000000};
+        struct timeval tv = uipc__ns_to_timeval(set);
         if (setsockopt(f->rfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0)
             return -errno;
         f->rcvtimeo_ns = set;
@@ -259,6 +193,13 @@ static int wait_writable(struct uipc__framer *f, const struct uipc__deadline *dl
     return 0;
 }
 
+/* Pipes: true when every writer of the read pipe, the peer, is gone. */
+static bool read_pipe_hung_up(const struct uipc__framer *f)
+{
+    struct pollfd p = {.fd = f->rfd, .events = 0};
+    return poll(&p, 1, 0) == 1 && (p.revents & POLLHUP);
+}
+
 /* Flushes the backlog, waiting within the deadline. */
 static int flush_wait(struct uipc__framer *f, const struct uipc__deadline *dl)
 {
@@ -298,8 +239,12 @@ ssize_t uipc__framer_send(struct uipc__framer *f, const void *msg, size_t len,
 {
     if (f->broken)
         return f->broken;
-    if ((f->eof || f->hup) && !f->sock)
-        return -EPIPE; /* the peer closed the pipe it wrote to: it is gone */
+    if (f->eof || f->hup)
+        return -EPIPE; /* the peer's end of stream was seen: it is gone */
+    if (f->guard >= 0 && uipc__live_check_due(&f->live) && read_pipe_hung_up(f)) {
+        f->hup = true; /* the guard keeps the write side open: look (framing.h) */
+        return -EPIPE;
+    }
     if (f->tx) {
         int r = flush_wait(f, dl);
         if (r < 0)
@@ -360,7 +305,7 @@ static bool ready_in_buffer(const struct uipc__framer *f)
     uint32_t len = header_len(f->rbuf + f->rpos);
     /* A header no sender could have written is ready too: the next recv
      * reports -EBADMSG at once, and a poller must be woken to learn it. */
-    return buffered(f) - UIPC__FRAME_HDR >= len || len > UIPC__MAXMSG_CEILING || f->eof;
+    return buffered(f) - UIPC__FRAME_HDR >= len || len > f->max_msg || f->eof;
 }
 
 /* Reads what the kernel has into rbuf.  1 data, 0 EOF, -EAGAIN, -errno. */
@@ -497,8 +442,8 @@ static ssize_t recv_one(struct uipc__framer *f, unsigned char *buf, size_t cap,
             return r;
     }
     uint32_t len = header_len(f->rbuf + f->rpos);
-    if (len > UIPC__MAXMSG_CEILING) {
-        f->broken = -EBADMSG; /* not a header we could have written */
+    if (len > f->max_msg) {
+        f->broken = -EBADMSG; /* not a header a libuipc peer could have written */
         return -EBADMSG;
     }
     if (len > cap)
@@ -618,6 +563,8 @@ void uipc__framer_init(struct uipc__framer *f, int rfd, int wfd, bool sock)
     memset(f, 0, sizeof *f);
     f->guard = -1;
     f->sock = sock;
+    f->max_msg = UIPC__MAXMSG_CEILING;
+    uipc__live_check_init(&f->live, 1);
     uipc__pollset_init(&f->ps);
     uipc__framer_attach(f, rfd, wfd);
 }
@@ -637,8 +584,9 @@ void uipc__framer_guard(struct uipc__framer *f, int guard)
 {
     f->guard = guard;
     /* A message of the pipe's size plus its header must not have to wait
-     * for the reader halfway: ask for 1 MiB pipes (the unprivileged limit;
-     * refused once the user's pipe budget is spent, which is harmless). */
+     * for the reader halfway: ask for 256 KiB pipes (within the
+     * unprivileged limit of 1 MiB, /proc/sys/fs/pipe-max-size; refused once
+     * the user's pipe budget is spent, which is harmless). */
     fcntl(f->wfd, F_SETPIPE_SZ, 256 << 10);
     fcntl(f->rfd, F_SETPIPE_SZ, 256 << 10);
 }

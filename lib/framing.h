@@ -5,6 +5,11 @@
  *
  * Wire format: a 4-byte little-endian length, then that many bytes.
  *
+ * A header longer than the channel's max_msg is a protocol violation (no
+ * libuipc sender writes one): -EBADMSG, and the framer is broken for good
+ * (every later send and receive is -EBADMSG), so a hostile peer cannot
+ * wedge a receiver behind a frame it can neither take nor skip.
+ *
  * Receiving reads as much as the kernel has (up to a 64 KiB buffer) and
  * hands out whole messages (after a large message it reads only the next
  * header, so that a large body is read straight into the caller's buffer); a message larger than the caller's buffer gives
@@ -25,8 +30,14 @@
  * the signal around each write would cost two more).  The peer's death
  * then shows as end of stream or POLLHUP on the read pipe, which the peer
  * held the other end of: a send after the read side saw end of stream is
- * -EPIPE at once, and a send waiting for room returns -EPIPE when the
- * read pipe hangs up.
+ * -EPIPE at once, a send waiting for room returns -EPIPE when the read
+ * pipe hangs up, and a send that has room looks for that hang-up (a poll,
+ * one system call) when uipc__live_check_due says so: the first send after
+ * a pause of 1 ms or more, else once a millisecond.  So a send to a peer
+ * that died 1 ms or more ago is -EPIPE, as on a raw pipe, and a sender that
+ * never pauses loses at most 1 ms of sends (instead of a whole pipe, up to
+ * 256 KiB).  Looking on every send would cost a second system call per
+ * message (+50% per send measured here), a per-send SIGPIPE mask two.
  *
  * Poll support: uipc__framer_pollfd returns an epoll descriptor watching the
  * read side and an eventfd that is kept signalled while a whole message
@@ -40,6 +51,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "pollset.h"
 #include "wait.h"
 
 #define UIPC__FRAME_HDR 4
@@ -48,27 +60,6 @@
 #define UIPC__FRAME_DIRECT (16u << 10)
 /* How long a close waits for the peer to take the rest of a sent message. */
 #define UIPC__CLOSE_FLUSH_MS 1000
-
-/*
- * A stable poll descriptor: an epoll set over the descriptors the channel
- * currently waits on, plus an eventfd for readiness that lives in user
- * space.  Created lazily the first time a user asks for it.
- */
-struct uipc__pollset {
-    int epfd;       /* -1 until created */
-    int evfd;
-    bool ev_on;
-};
-
-void uipc__pollset_init(struct uipc__pollset *ps);
-/* Creates the set if needed; returns epfd or a negative errno. */
-int uipc__pollset_create(struct uipc__pollset *ps);
-/* Adds or removes fd (EPOLLIN) if the set exists; no-op otherwise. */
-int uipc__pollset_add(struct uipc__pollset *ps, int fd);
-void uipc__pollset_del(struct uipc__pollset *ps, int fd);
-/* Keeps the eventfd readable (on) or drained (off) if the set exists. */
-void uipc__pollset_signal(struct uipc__pollset *ps, bool on);
-void uipc__pollset_release(struct uipc__pollset *ps);
 
 struct uipc__framer {
     int rfd, wfd;          /* the same descriptor for sockets; -1 if not yet */
@@ -81,6 +72,8 @@ struct uipc__framer {
     bool hup;              /* pipes: the read pipe hung up while we sent: peer gone */
     bool hup_seen;         /* uipc_poll saw the read side hang up (peer gone) */
     int broken;            /* sticky error (-EBADMSG on a garbage header) */
+    size_t max_msg;        /* the channel's limit: a longer header is -EBADMSG (set by the transport) */
+    struct uipc__live_check live; /* pipes: when a send looks for the peer's hang-up */
 
     unsigned char *rbuf;   /* UIPC__FRAME_RBUF bytes, allocated on first use */
     size_t rpos, rlen;     /* unread bytes are rbuf[rpos, rlen) */

@@ -182,7 +182,7 @@ static int sleep_on(struct pollfd *fds, size_t nfds, const struct uipc__deadline
 UIPC_API int uipc_poll(uipc_pollitem *items, size_t n, int timeout_ms)
 {
     int r = check_items(items, n);
-    if (r < 0 || timeout_ms < -1)
+    if (r < 0 || !uipc__timeout_valid(timeout_ms))
         return r < 0 ? r : -EINVAL;
     struct uipc__deadline dl;
     uipc__deadline_start(&dl, timeout_ms);

@@ -96,6 +96,9 @@ int uipc__sock_listener_uri(const struct uipc_listener *l, const char *given, ch
 /* uipc_poll readiness (internal.h); accepts the one peer of a UIPC_CREATE
  * channel or finishes its connect on the way, without waiting. */
 int uipc__sock_poll_ready(struct uipc_channel *ch, int events, struct uipc__pollwait *w);
+/* Seqpacket: makes room in fd's send buffer for a max_msg record;
+ * -EMSGSIZE when the kernel will not (net.core.wmem_max).  0 for streams. */
+int uipc__sock_seq_room(const struct uipc__sockspec *s, int fd);
 /* Removes a stale socket file; -EADDRINUSE if someone listens on it. */
 int uipc__sock_unlink(const struct uipc__sockspec *s);
 

@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/time.h>
 #include <time.h>
 
 struct uipc__deadline {
@@ -24,7 +25,17 @@ struct uipc__deadline {
 /* Monotonic clock in nanoseconds. */
 int64_t uipc__now_ns(void);
 
-/* Starts a deadline.  Any negative timeout means forever. */
+/*
+ * A timeout_ms the contract accepts: -1 (forever), 0 or more.  Every public
+ * call that takes one answers -EINVAL for anything else before it does
+ * anything (API.md, Conventions).
+ */
+static inline bool uipc__timeout_valid(int timeout_ms)
+{
+    return timeout_ms >= -1;
+}
+
+/* Starts a deadline from a valid timeout (-1 means forever). */
 void uipc__deadline_start(struct uipc__deadline *d, int timeout_ms);
 
 /* Nanoseconds left: -1 forever, 0 when expired (or timeout 0). */
@@ -32,6 +43,19 @@ int64_t uipc__deadline_left_ns(const struct uipc__deadline *d);
 
 /* The error a call returns once its deadline has passed: -EAGAIN or -ETIMEDOUT. */
 int uipc__deadline_error(const struct uipc__deadline *d);
+
+/* ns (>= 0) as a relative timespec, for kernel calls that take a duration. */
+struct timespec uipc__ns_to_timespec(int64_t ns);
+/* The same as a timeval (SO_RCVTIMEO), rounded up to whole microseconds. */
+struct timeval uipc__ns_to_timeval(int64_t ns);
+
+/*
+ * A bounded deadline (left >= 0) as an absolute time on clock, for calls
+ * that take one: CLOCK_REALTIME for mq_timedsend/mq_timedreceive,
+ * CLOCK_MONOTONIC for pthread_mutex_clocklock.  A deadline that has passed
+ * gives a time in the past, so the call does not sleep.
+ */
+struct timespec uipc__deadline_abs(const struct uipc__deadline *d, clockid_t clock);
 
 /*
  * Waits until fd reports one of events (POLLIN, POLLOUT) or the deadline
@@ -65,6 +89,41 @@ int uipc__futex_wake(_Atomic uint32_t *addr, int n);
  * loop.  A signal may end it early; the loop re-checks its own condition.
  */
 void uipc__nap_ns(int64_t ns);
+
+/*
+ * When a send path that cannot afford a system call per message looks at
+ * its peer's liveness: on the first send, then on any send made
+ * UIPC__LIVENESS_NS or more after the last look.  The clock itself is read
+ * on the send after a look and then every `every` sends (1 where a send
+ * costs a system call anyway, more on a ring's fast path), so:
+ *  - a send made after a pause of UIPC__LIVENESS_NS looks at once;
+ *  - a sender that never pauses looks about every UIPC__LIVENESS_NS, so a
+ *    receiver's death costs it at most that long plus `every` sends.
+ * Zero-filled is not a valid state: start with uipc__live_check_init.
+ */
+#define UIPC__LIVENESS_NS 1000000 /* 1 ms */
+
+struct uipc__live_check {
+    uint32_t countdown; /* sends until the clock is read */
+    uint32_t every;
+    int64_t next_ns;    /* the next look is due at this time */
+};
+
+static inline void uipc__live_check_init(struct uipc__live_check *c, uint32_t every)
+{
+    c->countdown = 1;
+    c->every = every;
+    c->next_ns = 0;
+}
+
+/* The slow half of uipc__live_check_due: reads the clock. */
+bool uipc__live_check_clock(struct uipc__live_check *c);
+
+/* True when this send should look at the peer's liveness. */
+static inline bool uipc__live_check_due(struct uipc__live_check *c)
+{
+    return --c->countdown == 0 && uipc__live_check_clock(c);
+}
 
 /* A pause instruction for spin loops. */
 static inline void uipc__cpu_relax(void)

@@ -28,33 +28,26 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <poll.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include "internal.h"
 #include "rendezvous.h"
-#include "ring.h"
+#include "ring_ep.h"
 #include "sock.h"
 
 #define SHM_NAME_MAX 200
 #define SHM_DIR "/dev/shm" /* where uipc__rdv_shm_dir looks: the service socket's path */
 
-struct shm_channel {
-    struct uipc_channel base;
-    struct uipc__ring_ep ep;
-    char name[SHM_NAME_MAX + 1]; /* "" for a pair, and for a listener's channels */
-    bool conn;                   /* a listener's channel: ep.bell_fd is the connection */
-};
-
 static const char *const shm_keys[] = {"size", "maxmsg", "spin", "mode", "allow_uid", NULL};
 
-static int shm_client(struct shm_channel *c, const char *name, const struct uipc__ring_params *p);
+static int shm_client(struct uipc__ring_channel *c, const char *name,
+                      const struct uipc__ring_params *p);
 
 static int shm_name(const struct uipc__uri *u, const char **name)
 {
@@ -72,7 +65,7 @@ static int shm_name(const struct uipc__uri *u, const char **name)
 
 static int shm_open_ch(struct uipc_channel *ch, const struct uipc__uri *u, int flags)
 {
-    struct shm_channel *c = (struct shm_channel *)ch;
+    struct uipc__ring_channel *c = (struct uipc__ring_channel *)ch;
     struct uipc__ring_params p;
     const char *name;
     int r = shm_name(u, &name);
@@ -96,14 +89,15 @@ static int shm_open_ch(struct uipc_channel *ch, const struct uipc__uri *u, int f
     uipc__close_fd(dirfd);
     if (r < 0)
         return r;
-    strcpy(c->name, name);
+    snprintf(c->path, sizeof c->path, "/dev/shm/%s", name); /* the owner removes it */
     ch->max_msg = c->ep.max_msg;
     return 0;
 }
 
 static int shm_pair(struct uipc_channel *a, struct uipc_channel *b, const struct uipc__uri *u)
 {
-    struct shm_channel *ca = (struct shm_channel *)a, *cb = (struct shm_channel *)b;
+    struct uipc__ring_channel *ca = (struct uipc__ring_channel *)a;
+    struct uipc__ring_channel *cb = (struct uipc__ring_channel *)b;
     struct uipc__ring_params p;
     int err;
     if (u->has_authority || u->path[0] || uipc__uri_get(u, "mode", &err))
@@ -114,41 +108,6 @@ static int shm_pair(struct uipc_channel *a, struct uipc_channel *b, const struct
     if (r < 0)
         return r;
     a->max_msg = b->max_msg = ca->ep.max_msg;
-    return 0;
-}
-
-static ssize_t shm_send(struct uipc_channel *ch, const void *msg, size_t len,
-                        const uipc_msginfo *info, struct uipc__deadline *dl)
-{
-    (void)info; /* no attributes: the core refused any */
-    return uipc__ring_send(&((struct shm_channel *)ch)->ep, msg, len, dl);
-}
-
-static ssize_t shm_recv(struct uipc_channel *ch, void *buf, size_t cap, uipc_msginfo *info,
-                        struct uipc__deadline *dl)
-{
-    (void)info;
-    return uipc__ring_recv(&((struct shm_channel *)ch)->ep, buf, cap, dl);
-}
-
-/* Removes the name only while it still is our object (checked by inode,
- * while our lock still keeps anyone else from taking the name over). */
-static void shm_remove_name(struct shm_channel *c)
-{
-    int dirfd = uipc__rdv_shm_dir();
-    if (dirfd < 0)
-        return;
-    struct uipc__rdv_id id = {c->ep.dev, c->ep.ino};
-    uipc__rdv_remove(dirfd, c->name, &id);
-    uipc__close_fd(dirfd);
-}
-
-static int shm_close(struct uipc_channel *ch, bool remove)
-{
-    struct shm_channel *c = (struct shm_channel *)ch;
-    if (remove && c->name[0])
-        shm_remove_name(c);
-    uipc__ring_ep_close(&c->ep);
     return 0;
 }
 
@@ -164,43 +123,6 @@ static int shm_unlink(const struct uipc__uri *u)
     r = uipc__ring_unlink_at(dirfd, name, false);
     uipc__close_fd(dirfd);
     return r;
-}
-
-static int shm_pollfd(const struct uipc_channel *ch)
-{
-    /* Created on first use; the descriptor then stays for the channel's life. */
-    return uipc__ring_pollfd(&((struct shm_channel *)(uintptr_t)ch)->ep);
-}
-
-static int shm_send_reserve(struct uipc_channel *ch, void **buf, size_t len,
-                            struct uipc__deadline *dl)
-{
-    return uipc__ring_send_reserve(&((struct shm_channel *)ch)->ep, buf, len, dl);
-}
-
-static int shm_send_commit(struct uipc_channel *ch, size_t len)
-{
-    return uipc__ring_send_commit(&((struct shm_channel *)ch)->ep, len);
-}
-
-static ssize_t shm_recv_peek(struct uipc_channel *ch, const void **buf, struct uipc__deadline *dl)
-{
-    return uipc__ring_recv_peek(&((struct shm_channel *)ch)->ep, buf, dl);
-}
-
-static int shm_recv_release(struct uipc_channel *ch)
-{
-    return uipc__ring_recv_release(&((struct shm_channel *)ch)->ep);
-}
-
-static int shm_poll_ready(struct uipc_channel *ch, int events, struct uipc__pollwait *w)
-{
-    return uipc__ring_poll_ready(&((struct shm_channel *)ch)->ep, events, w);
-}
-
-static int64_t shm_poll_spin_ns(const struct uipc_channel *ch)
-{
-    return uipc__ring_poll_spin_ns(&((const struct shm_channel *)ch)->ep);
 }
 
 /* ------------------------------------------------------------------ */
@@ -311,7 +233,7 @@ static int recv_hello(int fd, const struct uipc__deadline *dl)
 static int shm_accept(struct uipc_listener *l, struct uipc_channel *ch, struct uipc__deadline *dl)
 {
     struct shm_listener *sl = (struct shm_listener *)l;
-    struct shm_channel *c = (struct shm_channel *)ch;
+    struct uipc__ring_channel *c = (struct uipc__ring_channel *)ch;
     for (;;) {
         uipc__ring_ep_init(&c->ep); /* closing it after a failure closes nothing */
         int fd = uipc__sock_accept_fd(l, dl);
@@ -321,7 +243,6 @@ static int shm_accept(struct uipc_listener *l, struct uipc_channel *ch, struct u
         int r = mfd < 0 ? mfd : uipc__ring_attach_fd(&c->ep, mfd, 0, &sl->p, fd);
         uipc__close_fd(mfd);
         if (r == 0) {
-            c->conn = true;
             ch->max_msg = c->ep.max_msg;
             return 0;
         }
@@ -338,7 +259,7 @@ static int shm_listener_close(struct uipc_listener *l, bool remove)
     return uipc__sock_listener_close(l, remove);
 }
 
-static int shm_client(struct shm_channel *c, const char *name, const struct uipc__ring_params *p)
+static int shm_client(struct uipc__ring_channel *c, const char *name, const struct uipc__ring_params *p)
 {
     struct uipc__sockspec s;
     int r = service_addr(name, &s);
@@ -384,7 +305,6 @@ static int shm_client(struct shm_channel *c, const char *name, const struct uipc
         uipc__ring_ep_close(&c->ep);
         goto out;
     }
-    c->conn = true;
     c->base.max_msg = c->ep.max_msg;
     r = 0;
 out:
@@ -395,8 +315,8 @@ out:
 
 static int shm_peer_cred(const struct uipc_channel *ch, pid_t *pid, uid_t *uid, gid_t *gid)
 {
-    const struct shm_channel *c = (const struct shm_channel *)ch;
-    if (!c->conn)
+    const struct uipc__ring_channel *c = (const struct uipc__ring_channel *)ch;
+    if (!c->ep.conn_bell)
         return -ENOTSUP; /* a two-party ring: nothing the kernel vouches for */
     struct ucred cred;
     socklen_t len = sizeof cred;
@@ -413,22 +333,23 @@ static int shm_peer_cred(const struct uipc_channel *ch, pid_t *pid, uid_t *uid, 
 
 const struct uipc_transport uipc__transport_shm = {
     .scheme = "shm",
-    .size = sizeof(struct shm_channel),
+    .size = sizeof(struct uipc__ring_channel),
     .listener_size = sizeof(struct shm_listener),
     .keys = shm_keys,
+    .caps = UIPC__CAPS_LINK | UIPC__CAP_LOCAL_NAME | UIPC__CAP_OWNED,
     .open = shm_open_ch,
     .pair = shm_pair,
-    .send = shm_send,
-    .recv = shm_recv,
-    .close = shm_close,
+    .send = uipc__ring_ch_send,
+    .recv = uipc__ring_ch_recv,
+    .close = uipc__ring_ch_close,
     .unlink = shm_unlink,
-    .pollfd = shm_pollfd,
-    .send_reserve = shm_send_reserve,
-    .send_commit = shm_send_commit,
-    .recv_peek = shm_recv_peek,
-    .recv_release = shm_recv_release,
-    .poll_ready = shm_poll_ready,
-    .poll_spin_ns = shm_poll_spin_ns,
+    .pollfd = uipc__ring_ch_pollfd,
+    .send_reserve = uipc__ring_ch_send_reserve,
+    .send_commit = uipc__ring_ch_send_commit,
+    .recv_peek = uipc__ring_ch_recv_peek,
+    .recv_release = uipc__ring_ch_recv_release,
+    .poll_ready = uipc__ring_ch_poll_ready,
+    .poll_spin_ns = uipc__ring_ch_poll_spin_ns,
     .peer_cred = shm_peer_cred,
     .listen = shm_listen,
     .accept = shm_accept,
