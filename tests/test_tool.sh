@@ -342,6 +342,7 @@ want = {(n, c) for n in ('uipc unix listener', 'uipc tcp listener') for c in (1,
 got = {(r['name'], r['clients']) for r in rows if r['ok'] and r['round_trips_per_s'] > 0}
 sys.exit(0 if want <= got else 1)"
 fi
+check "bench --servers left nothing in /dev/shm" sh -c "! ls /dev/shm | grep -q '^uipc-bsrv-'"
 one_line_fail 2 "--servers takes only" "$U" bench --servers --csv
 
 echo "$PASS passed, $FAIL failed"

@@ -64,6 +64,10 @@ struct srv_case {
     int (*serve)(const char *uri, int nclients, int uri_out);
     /* Client: connects to uri, then round trips until stop.  An exit status. */
     int (*client)(const char *uri, struct board *b, int index);
+    /* The server waits out a timeout after its clients left (the peers):
+     * stop it with SIGTERM.  libuipc servers leave by themselves, closing
+     * (and removing) their rendezvous. */
+    bool kill_server;
 };
 
 static void sleep_ms(long ms)
@@ -296,15 +300,15 @@ static int nng_client(const char *uri, struct board *b, int index)
 #endif
 
 static const struct srv_case cases[] = {
-    {"uipc shm two-party", "shm://uipc-bsrv-%d", uipc_serve_pair, uipc_client},
-    {"uipc shm listener", "shm://uipc-bsrv-l%d?size=64K", uipc_serve, uipc_client},
-    {"uipc unix listener", "unix:@uipc-bsrv-%d", uipc_serve, uipc_client},
-    {"uipc tcp listener", "tcp://127.0.0.1:0", uipc_serve, uipc_client},
+    {"uipc shm two-party", "shm://uipc-bsrv-%d", uipc_serve_pair, uipc_client, false},
+    {"uipc shm listener", "shm://uipc-bsrv-l%d?size=64K", uipc_serve, uipc_client, false},
+    {"uipc unix listener", "unix:@uipc-bsrv-%d", uipc_serve, uipc_client, false},
+    {"uipc tcp listener", "tcp://127.0.0.1:0", uipc_serve, uipc_client, false},
 #ifdef UIPC_HAVE_ZMQ
-    {"zmq ipc ROUTER", "", zmq_serve, zmq_client},
+    {"zmq ipc ROUTER", "", zmq_serve, zmq_client, true},
 #endif
 #ifdef UIPC_HAVE_NNG
-    {"nng ipc rep0", "", nng_serve, nng_client},
+    {"nng ipc rep0", "", nng_serve, nng_client, true},
 #endif
 };
 #define NCASES (sizeof cases / sizeof cases[0])
@@ -371,7 +375,8 @@ static void run_unit(const struct srv_case *c, int nclients, long ms, struct srv
     long total = -before;
     for (int i = 0; i < started; i++)
         total += atomic_load(&b->count[i]);
-    kill(server, SIGTERM); /* the peers' servers wait out their timeout otherwise */
+    if (c->kill_server || !all_ready)
+        kill(server, SIGTERM);
     waitpid(server, NULL, 0);
     if (strncmp(curi, "ipc://", 6) == 0)
         unlink(curi + 6); /* the peers' socket file, which SIGTERM left */
