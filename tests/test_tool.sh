@@ -157,6 +157,24 @@ done
 check "recv --listen removed its socket file" test ! -e "$T/lsn.sock"
 check "recv --listen on shm: left nothing in /dev/shm" test ! -e "/dev/shm/$TAG-lsn"
 
+# ---- a shm: service in ls: live with its clients, stale once killed, rm ----
+svc="shm://$TAG-svc"
+: > "$T/serr"
+"$U" recv --listen --timeout 20000 -n 100 "$svc" > /dev/null 2>> "$T/serr" &
+sp=$!; BG+=("$sp")
+wait_listening "$T/serr" > /dev/null
+for k in 1 2; do "$U" recv --timeout 20000 "$svc" > /dev/null 2>&1 & BG+=($!); done
+for _ in $(seq 100); do
+    [ "$(grep -c ' connected$' "$T/serr")" = 2 ] && break
+    sleep 0.05
+done
+svc_row() { "$U" ls | awk -v u="$svc" '$NF == u { print $3, $4 }'; }
+check "ls shows the shm: service live with its 2 clients ($(svc_row))" test "$(svc_row)" = "live 2"
+kill -9 "$sp"; wait "$sp" 2> /dev/null
+check "ls shows the killed service stale ($(svc_row))" test "$(svc_row | cut -d' ' -f1)" = stale
+"$U" rm "$svc"
+check "rm removes the stale service" test ! -e "/dev/shm/$TAG-svc"
+
 # ---- ls and rm: live, closed, stale after SIGKILL, removed ----
 listed() { # listed URI STATE
     "$U" ls --dir "$T" | awk -v u="$1" -v s="$2" '$NF == u && $3 == s { f = 1 } END { exit !f }'

@@ -48,6 +48,8 @@ static const char *const shm_keys[] = {"size", "maxmsg", "spin", "mode", "allow_
 
 static int shm_client(struct uipc__ring_channel *c, const char *name,
                       const struct uipc__ring_params *p);
+struct uipc__sockspec;
+static int service_addr(const char *name, struct uipc__sockspec *s);
 
 static int shm_name(const struct uipc__uri *u, const char **name)
 {
@@ -120,6 +122,13 @@ static int shm_unlink(const struct uipc__uri *u)
     int dirfd = uipc__rdv_shm_dir();
     if (dirfd < 0)
         return dirfd;
+    struct stat st;
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISSOCK(st.st_mode)) {
+        struct uipc__sockspec spec; /* a service's socket: stale when nobody listens */
+        uipc__close_fd(dirfd);
+        r = service_addr(name, &spec);
+        return r < 0 ? r : uipc__sock_unlink(&spec);
+    }
     r = uipc__ring_unlink_at(dirfd, name, false);
     uipc__close_fd(dirfd);
     return r;
