@@ -7,7 +7,10 @@
 #include <errno.h>
 #include <linux/futex.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -97,4 +100,136 @@ void uipc__nap_ns(int64_t ns)
 {
     struct timespec ts = ns_to_ts(ns);
     nanosleep(&ts, NULL);
+}
+
+/* ---- the alarm: a per-thread timer that interrupts a blocking call ---- */
+
+static void alarm_handler(int sig)
+{
+    (void)sig; /* its only effect is the EINTR of the call it interrupted */
+}
+
+static pthread_once_t alarm_once = PTHREAD_ONCE_INIT;
+static pthread_key_t alarm_key;   /* its destructor deletes a thread's timer */
+static int alarm_setup_error;     /* set once by alarm_setup */
+
+/* This thread's timer, valid while alarm_timer_ok. */
+static _Thread_local timer_t alarm_timer;
+static _Thread_local bool alarm_timer_ok;
+
+static void alarm_thread_exit(void *marker)
+{
+    (void)marker;
+    if (alarm_timer_ok)
+        timer_delete(alarm_timer);
+    alarm_timer_ok = false;
+}
+
+/* Timers are not inherited: the child of a fork makes its own. */
+static void alarm_forked_child(void)
+{
+    alarm_timer_ok = false;
+}
+
+static bool handler_is_ours(void)
+{
+    struct sigaction cur;
+    return sigaction(UIPC__ALARM_SIGNAL, NULL, &cur) == 0 && !(cur.sa_flags & SA_SIGINFO) &&
+           cur.sa_handler == alarm_handler;
+}
+
+static void alarm_setup(void)
+{
+    struct sigaction cur, sa;
+    if (pthread_key_create(&alarm_key, alarm_thread_exit) != 0 ||
+        pthread_atfork(NULL, NULL, alarm_forked_child) != 0) {
+        alarm_setup_error = -EAGAIN;
+        return;
+    }
+    if (sigaction(UIPC__ALARM_SIGNAL, NULL, &cur) < 0) {
+        alarm_setup_error = -errno;
+        return;
+    }
+    if ((cur.sa_flags & SA_SIGINFO) || cur.sa_handler != SIG_DFL) {
+        alarm_setup_error = -EBUSY; /* the application's: left alone */
+        return;
+    }
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = alarm_handler; /* no SA_RESTART: the call returns EINTR */
+    sigfillset(&sa.sa_mask);
+    if (sigaction(UIPC__ALARM_SIGNAL, &sa, NULL) < 0)
+        alarm_setup_error = -errno;
+}
+
+static int alarm_thread_timer(void)
+{
+    if (alarm_timer_ok)
+        return 0;
+    struct sigevent ev;
+    memset(&ev, 0, sizeof ev);
+    ev.sigev_notify = SIGEV_THREAD_ID;
+    ev.sigev_signo = UIPC__ALARM_SIGNAL;
+#ifdef sigev_notify_thread_id
+    ev.sigev_notify_thread_id = (pid_t)syscall(SYS_gettid);
+#else
+    ev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
+#endif
+    if (timer_create(CLOCK_MONOTONIC, &ev, &alarm_timer) < 0)
+        return -errno;
+    if (pthread_setspecific(alarm_key, &alarm_timer) != 0) {
+        timer_delete(alarm_timer);
+        return -ENOMEM;
+    }
+    alarm_timer_ok = true;
+    return 0;
+}
+
+int uipc__alarm_arm(struct uipc__alarm *a, const struct uipc__deadline *d)
+{
+    a->armed = a->restore = false;
+    int64_t left = uipc__deadline_left_ns(d);
+    if (left <= 0)
+        return -EINVAL;
+    pthread_once(&alarm_once, alarm_setup);
+    if (alarm_setup_error)
+        return alarm_setup_error;
+    if (!handler_is_ours())
+        return -EBUSY; /* the application took the signal over since */
+    int r = alarm_thread_timer();
+    if (r < 0)
+        return r;
+    sigset_t ours, old;
+    sigemptyset(&ours);
+    sigaddset(&ours, UIPC__ALARM_SIGNAL);
+    if (pthread_sigmask(SIG_UNBLOCK, &ours, &old) != 0)
+        return -EINVAL;
+    a->restore = sigismember(&old, UIPC__ALARM_SIGNAL) == 1;
+    struct itimerspec its = {.it_value = ns_to_ts(left)};
+    if (timer_settime(alarm_timer, 0, &its, NULL) < 0) {
+        r = -errno;
+        if (a->restore)
+            pthread_sigmask(SIG_BLOCK, &ours, NULL);
+        a->restore = false;
+        return r;
+    }
+    a->armed = true;
+    return 0;
+}
+
+void uipc__alarm_disarm(struct uipc__alarm *a)
+{
+    if (!a->armed)
+        return;
+    /* Stopped first: a signal generated before this was delivered already
+     * (it was unblocked), so blocking it again leaves nothing pending. */
+    struct itimerspec zero;
+    memset(&zero, 0, sizeof zero);
+    timer_settime(alarm_timer, 0, &zero, NULL);
+    if (a->restore) {
+        sigset_t ours;
+        sigemptyset(&ours);
+        sigaddset(&ours, UIPC__ALARM_SIGNAL);
+        pthread_sigmask(SIG_BLOCK, &ours, NULL);
+    }
+    a->armed = a->restore = false;
 }

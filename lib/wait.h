@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <signal.h>
 #include <time.h>
 
 struct uipc__deadline {
@@ -64,6 +65,35 @@ int uipc__futex_wake(_Atomic uint32_t *addr, int n);
  * loop.  A signal may end it early; the loop re-checks its own condition.
  */
 void uipc__nap_ns(int64_t ns);
+
+/*
+ * Bounding a blocking system call that takes no timeout (msgsnd, msgrcv):
+ * uipc__alarm_arm starts a per-thread POSIX timer (timer_create with
+ * SIGEV_THREAD_ID) that sends UIPC__ALARM_SIGNAL to this thread when the
+ * deadline passes; the library's handler for it does nothing and is
+ * installed without SA_RESTART, so the blocked call returns EINTR at the
+ * deadline.  The caller then blocks in the kernel like a wait forever does,
+ * using no CPU, instead of polling.
+ *
+ * The signal never reaches the application: the handler is installed only
+ * where the signal's disposition is still the default (never over an
+ * application's handler or SIG_IGN), and each arm checks it is still ours;
+ * the signal is unblocked in the calling thread only between arm and
+ * disarm (a caller that blocks every signal is served too: its mask is
+ * restored); disarm stops the timer before restoring the mask, so nothing
+ * stays pending.  Returns 0 when armed, -EBUSY when the application owns
+ * the signal, another -errno when no timer can be made: the caller then
+ * falls back to polling.  Not for a deadline of forever or of 0.
+ */
+#define UIPC__ALARM_SIGNAL (SIGRTMAX - 1)
+
+struct uipc__alarm {
+    bool armed;
+    bool restore; /* the signal was blocked before arm: block it again */
+};
+
+int uipc__alarm_arm(struct uipc__alarm *a, const struct uipc__deadline *d);
+void uipc__alarm_disarm(struct uipc__alarm *a);
 
 /* A pause instruction for spin loops. */
 static inline void uipc__cpu_relax(void)
