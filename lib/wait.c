@@ -24,7 +24,8 @@ int64_t uipc__now_ns(void)
 void uipc__deadline_start(struct uipc__deadline *d, int timeout_ms)
 {
     d->timeout_ms = timeout_ms < 0 ? -1 : timeout_ms;
-    d->at_ns = timeout_ms > 0 ? uipc__now_ns() + (int64_t)timeout_ms * 1000000 : 0;
+    d->at_store = 0;
+    d->at_ns = &d->at_store;
 }
 
 int64_t uipc__deadline_left_ns(const struct uipc__deadline *d)
@@ -33,7 +34,10 @@ int64_t uipc__deadline_left_ns(const struct uipc__deadline *d)
         return -1;
     if (d->timeout_ms == 0)
         return 0;
-    int64_t left = d->at_ns - uipc__now_ns();
+    int64_t now = uipc__now_ns();
+    if (*d->at_ns == 0)
+        *d->at_ns = now + (int64_t)d->timeout_ms * 1000000;
+    int64_t left = *d->at_ns - now;
     return left > 0 ? left : 0;
 }
 

@@ -18,13 +18,21 @@
 
 struct uipc__deadline {
     int timeout_ms;   /* as the caller gave it: -1 forever, 0 poll, > 0 bounded */
-    int64_t at_ns;    /* CLOCK_MONOTONIC expiry; meaningful when timeout_ms > 0 */
+    /* CLOCK_MONOTONIC expiry when timeout_ms > 0, 0 until a wait first asks
+     * what is left: a call that never waits never reads the clock (~25 ns,
+     * as much as a whole shm: message).  The time before that first wait
+     * is non-blocking work, so no call waits longer than its timeout.  Held
+     * through a pointer so that the const deadline each wait receives can
+     * still record it; uipc__deadline_start points it at at_store. */
+    int64_t *at_ns;
+    int64_t at_store;
 };
 
 /* Monotonic clock in nanoseconds. */
 int64_t uipc__now_ns(void);
 
-/* Starts a deadline.  Any negative timeout means forever. */
+/* Starts a deadline.  Any negative timeout means forever.  The struct must
+ * not be copied afterwards (at_ns points into it). */
 void uipc__deadline_start(struct uipc__deadline *d, int timeout_ms);
 
 /* Nanoseconds left: -1 forever, 0 when expired (or timeout 0). */

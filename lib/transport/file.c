@@ -459,7 +459,7 @@ static int writer_gone(struct file_channel *c)
     if (pid == c->pid_watched) {
         /* The pidfd fired but the lock lives on: a child inherited the
          * writer's handle.  Only IN_CLOSE_WRITE can tell from now on. */
-        if (c->pid_fd >= 0 && uipc__wait_fd(c->pid_fd, POLLIN, &(struct uipc__deadline){0, 0}) > 0)
+        if (c->pid_fd >= 0 && uipc__wait_fd(c->pid_fd, POLLIN, &(struct uipc__deadline){.timeout_ms = 0}) > 0)
             stop_watching_pid(c);
         return 0;
     }
