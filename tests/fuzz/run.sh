@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Builds the libFuzzer harnesses (clang, ASan + UBSan) in their own build
 # directory and runs each one for the given number of seconds (default 60),
 # one after the other, starting from the seed corpus in tests/fuzz/corpus/.
