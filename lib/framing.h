@@ -77,6 +77,7 @@ struct uipc__framer {
     bool eof;              /* the peer's end of stream was read */
     bool large;            /* the last message was >= UIPC__FRAME_DIRECT */
     bool nbfd;             /* no RWF_NOWAIT on pipes: O_NONBLOCK descriptors instead */
+    bool wnb;              /* pipes: the write descriptor is O_NONBLOCK (framing.c) */
     int64_t rcvtimeo_ns;   /* sockets: the SO_RCVTIMEO set, 0 for none (framing.c) */
     bool hup;              /* pipes: the read pipe hung up while we sent: peer gone */
     int broken;            /* sticky error (-EBADMSG on a garbage header) */
