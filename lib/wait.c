@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -237,4 +238,32 @@ void uipc__alarm_disarm(struct uipc__alarm *a)
         pthread_sigmask(SIG_BLOCK, &ours, NULL);
     }
     a->armed = a->restore = false;
+}
+
+/* ---- asymmetric fences (wait.h) ---- */
+
+bool uipc__fence_light_ok;
+static pthread_once_t fence_once = PTHREAD_ONCE_INIT;
+
+static void fence_register_now(void)
+{
+    long r = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0);
+    __atomic_store_n(&uipc__fence_light_ok, r == 0, __ATOMIC_RELAXED);
+}
+
+static void fence_setup(void)
+{
+    /* A child does not rely on its parent's registration. */
+    pthread_atfork(NULL, NULL, fence_register_now);
+    fence_register_now();
+}
+
+void uipc__fence_register(void)
+{
+    pthread_once(&fence_once, fence_setup);
+}
+
+int uipc__fence_heavy(void)
+{
+    return syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) == 0 ? 0 : -errno;
 }

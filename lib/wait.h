@@ -104,6 +104,40 @@ struct uipc__alarm {
 int uipc__alarm_arm(struct uipc__alarm *a, const struct uipc__deadline *d);
 void uipc__alarm_disarm(struct uipc__alarm *a);
 
+/*
+ * Asymmetric fences for the shared-memory rings' sleep/wake handshake.
+ * A side that commits (a record, a tail) and then reads its peer's waiter
+ * word needs that store ordered before that load, or a peer that is just
+ * going to sleep may be missed; a full fence on every message costs more
+ * than the rest of a small message's handling.  Instead the rare side pays:
+ * a side about to sleep, after announcing it in its waiter word, calls
+ * uipc__fence_heavy (membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)), which
+ * runs a full barrier on every CPU currently running a registered process,
+ * so the fast side needs only a compiler barrier (uipc__fence_light).
+ * A process registers with uipc__fence_register when it opens a ring
+ * (again in a forked child); where that fails, uipc__fence_light_ok is
+ * false and the fast side uses a sequentially consistent store instead.
+ */
+extern bool uipc__fence_light_ok;
+void uipc__fence_register(void);
+/* 0, or -errno when the kernel refused (the sleeper then relies on the
+ * periodic re-check of its wait, SLICE_NS in ring.c). */
+int uipc__fence_heavy(void);
+
+/* Stores v to *word and then loads *peer, in that order as seen by a peer
+ * that sleeps only after uipc__fence_heavy.  Returns what it loaded. */
+static inline uint32_t uipc__store_then_load(_Atomic uint64_t *word, uint64_t v,
+                                             _Atomic uint32_t *peer)
+{
+    if (__builtin_expect(uipc__fence_light_ok, 1)) {
+        atomic_store_explicit(word, v, memory_order_release);
+        atomic_signal_fence(memory_order_seq_cst); /* the compiler keeps the order */
+    } else {
+        atomic_store(word, v); /* seq_cst: ordered before the load below */
+    }
+    return atomic_load_explicit(peer, memory_order_relaxed);
+}
+
 /* A pause instruction for spin loops. */
 static inline void uipc__cpu_relax(void)
 {
