@@ -392,7 +392,8 @@ static void test_timed_waits_sleep(void **state)
     assert_int_equal(tu_wait(tu_fork(timed_waits_child, NULL)), 0);
 }
 
-/* Child: a caller that blocks every signal is served, its mask kept. */
+/* Child: a caller that blocks every signal is served, its mask kept; a
+ * bounded pipe: receive too. */
 static int all_blocked_child(void *arg)
 {
     (void)arg;
@@ -409,6 +410,16 @@ static int all_blocked_child(void *arg)
     int r = timed_recv_sleeps(own, 200);
     if (r)
         return r;
+    /* A bounded pipe: receive waits under the same alarm (framing.c). */
+    uipc_channel *pa, *pb;
+    if (uipc_pair("pipe:", &pa, &pb) < 0)
+        return 5;
+    if ((r = timed_recv_sleeps(pa, 150)) != 0)
+        return 20 + r;
+    if (uipc_send(pb, "x", 1, 100) != 1 || (r = timed_recv_sleeps(pa, 100)) != 10)
+        return 40 + r; /* a message waiting is taken at once: not -ETIMEDOUT */
+    uipc_close(pa);
+    uipc_close(pb);
     sigprocmask(SIG_BLOCK, NULL, &after);
     for (int sig = 1; sig < NSIG; sig++)
         if (sigismember(&before, sig) != sigismember(&after, sig))
