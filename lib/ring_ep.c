@@ -194,6 +194,7 @@ static void ep_configure(struct uipc__ring_ep *ep, const struct uipc__ring_param
     ep->spin_ns = ep->spin_max_ns;
     if (ep->spin_max_ns)
         ep->backoff_pauses = backoff_pauses();
+    uipc__fence_register(); /* before this process relies on uipc__fence_light */
 }
 
 /*
@@ -602,6 +603,7 @@ static bool poll_rearm(struct uipc__ring_ep *ep)
     if (ep->named)
         watch_peer_pid(ep);
     atomic_fetch_or(&ep->rx.ctl->cons_wait, UIPC__RING_PARKED);
+    uipc__fence_heavy(); /* a commit before this is seen below, one after sees PARKED */
     if (uipc__ring_readable(&ep->rx) || peer_gone(ep, false) || ep->broken) {
         uipc__pollset_signal(&ep->ps, true);
         return true;
@@ -776,6 +778,9 @@ static int ep_wait(struct uipc__ring_ep *ep, enum wait_for what, size_t len,
     int64_t next_full = uipc__now_ns() + SLICE_NS;
     for (;;) {
         uint32_t v = atomic_fetch_or(word, UIPC__RING_SLEEPING) | UIPC__RING_SLEEPING;
+        /* The peer's fast path has no fence (wait.h): a commit or tail it
+         * stored before this is seen by ready(), one after sees SLEEPING. */
+        uipc__fence_heavy();
         if (ready(ep, what, len)) {
             atomic_fetch_and(word, ~UIPC__RING_SLEEPING);
             return 0;
