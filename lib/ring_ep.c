@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -763,9 +764,22 @@ static int peer_gone_for(struct uipc__ring_ep *ep, enum wait_for what, bool full
 static int woke(struct uipc__ring_ep *ep, _Atomic uint32_t *word, int64_t wait_start)
 {
     atomic_fetch_and(word, ~UIPC__RING_SLEEPING);
-    if (uipc__now_ns() - wait_start < ep->spin_max_ns)
+    if (uipc__now_ns() - wait_start >= ep->spin_max_ns)
+        return 0;
+    /* Not when the peer last slept on our CPU: spinning there only keeps
+     * it from running (two unpinned processes on a busy machine). */
+    uint32_t peer = atomic_load_explicit(&ep->hdr->side[1 - ep->side].cpu, memory_order_relaxed);
+    if (peer == 0 || (int)peer - 1 != sched_getcpu())
         ep->spin_ns = ep->spin_max_ns;
     return 0;
+}
+
+/* Tells the peer where we sleep (the hint woke reads). */
+static void note_sleep_cpu(struct uipc__ring_ep *ep)
+{
+    int cpu = sched_getcpu();
+    atomic_store_explicit(&ep->hdr->side[ep->side].cpu, cpu >= 0 ? (uint32_t)cpu + 1 : 0,
+                          memory_order_relaxed);
 }
 
 /*
@@ -811,6 +825,7 @@ static int ep_wait(struct uipc__ring_ep *ep, enum wait_for what, size_t len,
             atomic_fetch_and(word, ~UIPC__RING_SLEEPING);
             return g;
         }
+        note_sleep_cpu(ep);
         int r = uipc__futex_wait(word, v, dl, SLICE_NS);
         if (r < 0) {
             atomic_fetch_and(word, ~UIPC__RING_SLEEPING);
