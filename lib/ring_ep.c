@@ -349,6 +349,12 @@ static int remove_stale(int dirfd, const char *name, bool persistent, bool remov
             corrupt = true;
             r = 0;
         }
+        /* A region (uipc_region_open) whose creator is gone goes the same
+         * way: uipc_unlink removes it, a channel's creator does not. */
+        if (r == -EBADMSG && remove_corrupt && uipc__rdv_marked(fd, "region")) {
+            corrupt = true;
+            r = 0;
+        }
     }
     if (r == 0)
         r = uipc__rdv_lock(fd, 0, false);

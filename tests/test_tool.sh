@@ -172,6 +172,29 @@ done
 check "rm removed the fifo files" test ! -e "$T/ls-fifo.c2s" -a ! -e "$T/ls-fifo.s2c"
 check "rm removed the socket file" test ! -e "$T/ls-sock"
 
+# ---- /dev/shm: only libuipc's objects are listed, and every row removable ----
+listed_uri() { "$U" ls | awk -v u="$1" '$NF == u { f = 1 } END { exit !f }'; }
+printf 'not a ring, not ours' > "/dev/shm/$TAG-foreign"
+not_listed_uri() { ! listed_uri "$1"; }
+check "ls does not list a foreign /dev/shm object" not_listed_uri "shm://$TAG-foreign"
+"$U" rm "shm://$TAG-foreign" 2> /dev/null
+check "rm leaves a foreign /dev/shm object alone" test -e "/dev/shm/$TAG-foreign"
+rm -f "/dev/shm/$TAG-foreign"
+# A semaphore as uipc_sem_open makes it: magic "USM1" (little-endian), version 1, count, waiters.
+printf '1MSU\001\000\000\000\000\000\000\000\000\000\000\000' > "/dev/shm/uipc-sem-$TAG-s"
+check "ls lists a semaphore as sem:" listed_uri "sem:$TAG-s"
+"$U" rm "sem:$TAG-s"
+check "rm removes a sem: row" test $? = 0 -a ! -e "/dev/shm/uipc-sem-$TAG-s"
+# A region whose creator died: its bytes are the caller's, the user.uipc mark says it is ours.
+if python3 -c "import os; open('/dev/shm/$TAG-rg','wb').write(b'x'*4096); os.setxattr('/dev/shm/$TAG-rg','user.uipc',b'region')" 2>/dev/null; then
+    check "ls lists a region whose creator died" listed_uri "shm://$TAG-rg"
+    "$U" rm "shm://$TAG-rg"
+    check "rm removes a region whose creator died" test $? = 0 -a ! -e "/dev/shm/$TAG-rg"
+else
+    echo "skip: region row: no python3 or no user xattrs on /dev/shm" >&2
+    rm -f "/dev/shm/$TAG-rg"
+fi
+
 # ---- bad URIs and flags: non-zero, one line naming the problem, nothing left ----
 one_line_fail() { # one_line_fail EXPECTED_RC PATTERN COMMAND...
     local rc=$1 pat=$2; shift 2
