@@ -171,7 +171,10 @@ static int sleep_on(struct pollfd *fds, size_t nfds, const struct uipc__deadline
 {
     int64_t left = uipc__deadline_left_ns(dl);
     if (nap_ns >= 0 && (left < 0 || nap_ns < left)) {
-        struct uipc__deadline nap = {.timeout_ms = 1, .at_ns = uipc__now_ns() + nap_ns};
+        struct uipc__deadline nap; /* bounded, at now + nap_ns (wait.h) */
+        nap.timeout_ms = 1;
+        nap.at_store = uipc__now_ns() + nap_ns;
+        nap.at_ns = &nap.at_store;
         int r = uipc__wait_fds(fds, (int)nfds, &nap);
         return r == -ETIMEDOUT ? 0 : r < 0 ? r : 0;
     }

@@ -613,7 +613,8 @@ int uipc__sock_poll_ready(struct uipc_channel *ch, int events, struct uipc__poll
     struct uipc__sock_channel *c = (struct uipc__sock_channel *)ch;
     if (c->listen_fd >= 0 || c->connecting) {
         /* The peer first: accept it or finish the connect, without waiting. */
-        static const struct uipc__deadline now = {0, 0};
+        struct uipc__deadline now;
+        uipc__deadline_start(&now, 0);
         int r = ensure_peer(c, &now);
         if (r == -EAGAIN) {
             if (w && c->listen_fd >= 0)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * shm: — two lock-free rings in POSIX shared memory (the ring is lib/ring.c).
+ * shm: — two lock-free rings in POSIX shared memory (lib/ring.c, its endpoint
+ * and the channel operations shared with mmap: in lib/ring_ep.c).
  *
  * "shm://name?size=1M&maxmsg=512K&spin=50&mode=0600": a message transport
  * for exactly two parties.  Messages up to ?maxmsg= (default half of
@@ -205,9 +206,11 @@ static int shm_listen(struct uipc_listener *l, const struct uipc__uri *u, int fl
 static int recv_hello(int fd, const struct uipc__deadline *dl)
 {
     struct uipc__deadline hs;
-    uipc__deadline_start(&hs, SHM_HANDSHAKE_MS);
-    if (dl->timeout_ms > 0 && dl->at_ns < hs.at_ns)
-        hs = *dl;
+    int64_t left = uipc__deadline_left_ns(dl);
+    int hs_ms = SHM_HANDSHAKE_MS;
+    if (dl->timeout_ms > 0 && left < (int64_t)SHM_HANDSHAKE_MS * 1000000)
+        hs_ms = (int)((left + 999999) / 1000000); /* the caller's, if shorter */
+    uipc__deadline_start(&hs, hs_ms);
     for (;;) {
         struct shm_hello h;
         struct iovec v = {&h, sizeof h};
