@@ -12,6 +12,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -684,6 +685,7 @@ struct blocked {
     uipc_channel *ch;
     uipc_listener *l;
     ssize_t got;
+    _Atomic pid_t tid; /* the thread's, stored just before its call */
 };
 
 static void *blocked_call(void *arg)
@@ -691,6 +693,7 @@ static void *blocked_call(void *arg)
     struct blocked *b = arg;
     char buf[64];
     uipc_channel *acc = NULL;
+    atomic_store(&b->tid, gettid());
     b->got = b->l ? uipc_accept(b->l, &acc, UIPC_FOREVER) : uipc_recv(b->ch, buf, sizeof buf, UIPC_FOREVER);
     if (acc)
         uipc_close(acc);
@@ -704,6 +707,26 @@ struct close_case {
     int flags;
     bool listener;
 };
+
+/* Waits until thread tid of this process sleeps (state S or D in
+ * /proc/self/task/<tid>/stat); -1 if that cannot be read. */
+static int await_sleep(pid_t tid)
+{
+    char path[64], st[512];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+    for (;;) {
+        FILE *f = fopen(path, "r");
+        bool got = f && fgets(st, sizeof st, f);
+        if (f)
+            fclose(f);
+        const char *e = got ? strrchr(st, ')') : NULL;
+        if (!e || e[1] != ' ')
+            return -1;
+        if (e[2] == 'S' || e[2] == 'D')
+            return 0;
+        nap_ms(1);
+    }
+}
 
 static int close_blocked_child(void *arg)
 {
@@ -720,7 +743,14 @@ static int close_blocked_child(void *arg)
     }
     pthread_t th;
     pthread_create(&th, NULL, blocked_call, &b);
-    nap_ms(200); /* parked inside the call by now */
+    /* Parked inside the call once it sleeps: nothing before the call
+     * sleeps (a fixed nap was outlasted under load: the close then went
+     * through before the call began). */
+    pid_t tid;
+    while (!(tid = atomic_load(&b.tid)))
+        nap_ms(1);
+    if (await_sleep(tid) < 0)
+        nap_ms(200); /* no /proc: the old guess */
     int r = c->listener ? uipc_listener_close(b.l) : uipc_close(b.ch);
     if (r != -EBUSY)
         return 12;
