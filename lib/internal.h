@@ -44,6 +44,10 @@ struct uipc_channel {
     bool zc_sending;    /* a reservation is outstanding */
     int zc_timeout_ms;  /* emulated reserve: the timeout its commit sends with */
     ssize_t zc_peeked;  /* length of a peeked message, -1 if none */
+
+    /* Publish/subscribe: UIPC_PUB, UIPC_SUB or 0 (a plain channel).  The
+     * core refuses a publisher's receives and a subscriber's sends. */
+    int pubsub_role;
 };
 
 struct uipc_listener {
@@ -109,6 +113,13 @@ struct uipc_transport {
     int (*accept)(struct uipc_listener *l, struct uipc_channel *ch, struct uipc__deadline *dl);
     int (*listener_close)(struct uipc_listener *l);
     int (*listener_pollfd)(const struct uipc_listener *l);
+
+    /* Publish/subscribe (API.md).  pubsub: open accepts UIPC_PUB (always
+     * with UIPC_CREATE) and UIPC_SUB in its flags and then gives a publisher
+     * or a subscriber; false: the core answers -ENOTSUP to both.  keys
+     * lists every key either role accepts ("overflow", "subs", ...); open
+     * refuses the ones that mean nothing to the role asked for. */
+    bool pubsub;
 };
 
 /* registry.c */

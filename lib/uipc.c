@@ -51,12 +51,42 @@ static struct uipc_channel *channel_new(const struct uipc_transport *tp, bool ow
     return ch;
 }
 
+/* ---- publish/subscribe: the flags of uipc_open ---- */
+
+/* UIPC_PUB needs UIPC_CREATE (a publisher owns the rendezvous); UIPC_SUB
+ * attaches, so it refuses UIPC_CREATE; the two roles exclude each other. */
+static int pubsub_flags_ok(int flags)
+{
+    int role = flags & (UIPC_PUB | UIPC_SUB);
+    if (role == (UIPC_PUB | UIPC_SUB))
+        return -EINVAL;
+    if (role == UIPC_PUB && !(flags & UIPC_CREATE))
+        return -EINVAL;
+    if (role == UIPC_SUB && (flags & UIPC_CREATE))
+        return -EINVAL;
+    return 0;
+}
+
+/* The direction a role forbids: a publisher never receives, a subscriber
+ * never sends. */
+static int pubsub_can_send(const struct uipc_channel *ch)
+{
+    return ch->pubsub_role == UIPC_SUB ? -ENOTSUP : 0;
+}
+
+static int pubsub_can_recv(const struct uipc_channel *ch)
+{
+    return ch->pubsub_role == UIPC_PUB ? -ENOTSUP : 0;
+}
+
+/* ---- channels ---- */
+
 UIPC_API int uipc_open(uipc_channel **out, const char *uri, int flags)
 {
     if (out)
         *out = NULL;
-    if (!out || !uri || (flags & ~(UIPC_CREATE | UIPC_EXCL)) ||
-        ((flags & UIPC_EXCL) && !(flags & UIPC_CREATE)))
+    if (!out || !uri || (flags & ~(UIPC_CREATE | UIPC_EXCL | UIPC_PUB | UIPC_SUB)) ||
+        ((flags & UIPC_EXCL) && !(flags & UIPC_CREATE)) || pubsub_flags_ok(flags) < 0)
         return -EINVAL;
     struct uipc__uri *u;
     const struct uipc_transport *tp = NULL;
@@ -64,12 +94,14 @@ UIPC_API int uipc_open(uipc_channel **out, const char *uri, int flags)
     if (r < 0)
         return r;
     struct uipc_channel *ch = NULL;
-    if (!tp->open)
+    if (!tp->open || ((flags & (UIPC_PUB | UIPC_SUB)) && !tp->pubsub))
         r = -ENOTSUP;
     else if (!(ch = channel_new(tp, flags & UIPC_CREATE)))
         r = -ENOMEM;
-    else
+    else {
+        ch->pubsub_role = flags & (UIPC_PUB | UIPC_SUB);
         r = tp->open(ch, u, flags);
+    }
     free(u);
     if (r < 0) {
         free(ch);
@@ -121,9 +153,12 @@ UIPC_API ssize_t uipc_sendmsg(uipc_channel *ch, const void *msg, size_t len,
 {
     if (!ch || (!msg && len))
         return -EINVAL;
+    int r = pubsub_can_send(ch);
+    if (r < 0)
+        return r;
     if (len > ch->max_msg)
         return -EMSGSIZE;
-    int r = zc_busy(ch);
+    r = zc_busy(ch);
     if (r < 0)
         return r;
     uipc_msginfo dflt = {0, 0};
@@ -142,7 +177,9 @@ UIPC_API ssize_t uipc_recvmsg(uipc_channel *ch, void *buf, size_t cap, uipc_msgi
 {
     if (!ch || (!buf && cap))
         return -EINVAL;
-    int r = zc_busy(ch);
+    int r = pubsub_can_recv(ch);
+    if (r == 0)
+        r = zc_busy(ch);
     if (r < 0)
         return r;
     uipc_msginfo dflt = {0, 0};
@@ -305,11 +342,13 @@ UIPC_API int uipc_send_reserve(uipc_channel *ch, void **buf, size_t len, int tim
     if (!ch || !buf)
         return -EINVAL;
     *buf = NULL;
+    int r = pubsub_can_send(ch);
+    if (r < 0)
+        return r;
     if (len > ch->max_msg)
         return -EMSGSIZE;
     if (ch->zc_sending)
         return -EBUSY;
-    int r;
     if (ch->tp->send_reserve) {
         struct uipc__deadline dl;
         uipc__deadline_start(&dl, timeout_ms);
@@ -351,6 +390,9 @@ UIPC_API ssize_t uipc_recv_peek(uipc_channel *ch, const void **buf, int timeout_
     if (!ch || !buf)
         return -EINVAL;
     *buf = NULL;
+    int r = pubsub_can_recv(ch);
+    if (r < 0)
+        return r;
     struct uipc__deadline dl;
     uipc__deadline_start(&dl, timeout_ms);
     if (ch->tp->recv_peek) { /* peeking again returns the same message */
@@ -363,7 +405,7 @@ UIPC_API ssize_t uipc_recv_peek(uipc_channel *ch, const void **buf, int timeout_
         *buf = ch->zc_buf;
         return ch->zc_peeked;
     }
-    int r = zc_reserve_buf(ch, ch->max_msg);
+    r = zc_reserve_buf(ch, ch->max_msg);
     if (r < 0)
         return r;
     uipc_msginfo dflt = {0, 0};

@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bcast.h"
 #include "internal.h"
 #include "ring.h"
 
@@ -35,8 +36,19 @@
 struct shm_channel {
     struct uipc_channel base;
     struct uipc__ring_ep ep;
+    struct uipc__bcast_ep bc; /* publisher or subscriber (base.pubsub_role) */
     char name[SHM_NAME_MAX + 1]; /* "" for a pair */
 };
+
+/* The keys of both kinds of channel; the two-party one refuses the
+ * publish/subscribe keys. */
+static const char *const shm_keys[] = {"size", "maxmsg", "spin", "mode", "overflow", "subs", NULL};
+
+static bool pubsub_key_given(const struct uipc__uri *u)
+{
+    int err;
+    return uipc__uri_get(u, "overflow", &err) || uipc__uri_get(u, "subs", &err);
+}
 
 static int shm_name(const struct uipc__uri *u, const char **name)
 {
@@ -65,20 +77,31 @@ static int shm_open_ch(struct uipc_channel *ch, const struct uipc__uri *u, int f
     struct shm_channel *c = (struct shm_channel *)ch;
     struct uipc__ring_params p;
     const char *name;
+    uipc__ring_ep_init(&c->ep);
+    uipc__bcast_ep_init(&c->bc);
     int r = shm_name(u, &name);
-    if (r == 0)
+    if (r == 0 && !ch->pubsub_role && pubsub_key_given(u))
+        r = -EINVAL;
+    if (r == 0 && !ch->pubsub_role)
         r = uipc__ring_params(u, &p);
     if (r < 0)
         return r;
     int dirfd = shm_dir();
     if (dirfd < 0)
         return dirfd;
-    r = uipc__ring_open_at(&c->ep, dirfd, name, &p, flags, false);
+    if (ch->pubsub_role) {
+        r = uipc__bcast_open_at(&c->bc, dirfd, name, u, flags);
+    } else {
+        r = uipc__ring_open_at(&c->ep, dirfd, name, &p, flags, false);
+        /* A broadcast ring under that name: a channel of another kind. */
+        if (r == -EBADMSG && uipc__bcast_is_bcast(dirfd, name))
+            r = -EPROTOTYPE;
+    }
     uipc__close_fd(dirfd);
     if (r < 0)
         return r;
     strcpy(c->name, name);
-    ch->max_msg = c->ep.max_msg;
+    ch->max_msg = ch->pubsub_role ? c->bc.hdr->max_msg : c->ep.max_msg;
     return 0;
 }
 
@@ -87,7 +110,7 @@ static int shm_pair(struct uipc_channel *a, struct uipc_channel *b, const struct
     struct shm_channel *ca = (struct shm_channel *)a, *cb = (struct shm_channel *)b;
     struct uipc__ring_params p;
     int err;
-    if (u->has_authority || u->path[0] || uipc__uri_get(u, "mode", &err))
+    if (u->has_authority || u->path[0] || uipc__uri_get(u, "mode", &err) || pubsub_key_given(u))
         return -EINVAL; /* nothing to name or protect: the memfd is private */
     int r = uipc__ring_params(u, &p);
     if (r == 0)
@@ -102,6 +125,8 @@ static ssize_t shm_send(struct uipc_channel *ch, const void *msg, size_t len,
                         const uipc_msginfo *info, struct uipc__deadline *dl)
 {
     (void)info; /* no attributes: the core refused any */
+    if (ch->pubsub_role)
+        return uipc__bcast_send(&((struct shm_channel *)ch)->bc, msg, len, dl);
     return uipc__ring_send(&((struct shm_channel *)ch)->ep, msg, len, dl);
 }
 
@@ -109,6 +134,8 @@ static ssize_t shm_recv(struct uipc_channel *ch, void *buf, size_t cap, uipc_msg
                         struct uipc__deadline *dl)
 {
     (void)info;
+    if (ch->pubsub_role)
+        return uipc__bcast_recv(&((struct shm_channel *)ch)->bc, buf, cap, dl);
     return uipc__ring_recv(&((struct shm_channel *)ch)->ep, buf, cap, dl);
 }
 
@@ -120,8 +147,10 @@ static void shm_remove_name(struct shm_channel *c)
     int dirfd = shm_dir();
     if (dirfd < 0)
         return;
-    if (fstatat(dirfd, c->name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_dev == c->ep.dev &&
-        st.st_ino == c->ep.ino)
+    dev_t dev = c->base.pubsub_role ? c->bc.dev : c->ep.dev;
+    ino_t ino = c->base.pubsub_role ? c->bc.ino : c->ep.ino;
+    if (fstatat(dirfd, c->name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_dev == dev &&
+        st.st_ino == ino)
         unlinkat(dirfd, c->name, 0);
     uipc__close_fd(dirfd);
 }
@@ -131,7 +160,10 @@ static int shm_close(struct uipc_channel *ch)
     struct shm_channel *c = (struct shm_channel *)ch;
     if (ch->owner && ch->opener == getpid() && c->name[0])
         shm_remove_name(c);
-    uipc__ring_ep_close(&c->ep);
+    if (ch->pubsub_role)
+        uipc__bcast_ep_close(&c->bc);
+    else
+        uipc__ring_ep_close(&c->ep);
     return 0;
 }
 
@@ -144,7 +176,8 @@ static int shm_unlink(const struct uipc__uri *u)
     int dirfd = shm_dir();
     if (dirfd < 0)
         return dirfd;
-    r = uipc__ring_unlink_at(dirfd, name, false);
+    r = uipc__bcast_is_bcast(dirfd, name) ? uipc__bcast_unlink_at(dirfd, name)
+                                           : uipc__ring_unlink_at(dirfd, name, false);
     uipc__close_fd(dirfd);
     return r;
 }
@@ -152,34 +185,44 @@ static int shm_unlink(const struct uipc__uri *u)
 static int shm_pollfd(const struct uipc_channel *ch)
 {
     /* Created on first use; the descriptor then stays for the channel's life. */
+    if (ch->pubsub_role)
+        return uipc__bcast_pollfd(&((struct shm_channel *)(uintptr_t)ch)->bc);
     return uipc__ring_pollfd(&((struct shm_channel *)(uintptr_t)ch)->ep);
 }
 
 static int shm_send_reserve(struct uipc_channel *ch, void **buf, size_t len,
                             struct uipc__deadline *dl)
 {
+    if (ch->pubsub_role)
+        return uipc__bcast_send_reserve(&((struct shm_channel *)ch)->bc, buf, len, dl);
     return uipc__ring_send_reserve(&((struct shm_channel *)ch)->ep, buf, len, dl);
 }
 
 static int shm_send_commit(struct uipc_channel *ch, size_t len)
 {
+    if (ch->pubsub_role)
+        return uipc__bcast_send_commit(&((struct shm_channel *)ch)->bc, len);
     return uipc__ring_send_commit(&((struct shm_channel *)ch)->ep, len);
 }
 
 static ssize_t shm_recv_peek(struct uipc_channel *ch, const void **buf, struct uipc__deadline *dl)
 {
+    if (ch->pubsub_role)
+        return uipc__bcast_recv_peek(&((struct shm_channel *)ch)->bc, buf, dl);
     return uipc__ring_recv_peek(&((struct shm_channel *)ch)->ep, buf, dl);
 }
 
 static int shm_recv_release(struct uipc_channel *ch)
 {
+    if (ch->pubsub_role)
+        return uipc__bcast_recv_release(&((struct shm_channel *)ch)->bc);
     return uipc__ring_recv_release(&((struct shm_channel *)ch)->ep);
 }
 
 const struct uipc_transport uipc__transport_shm = {
     .scheme = "shm",
     .size = sizeof(struct shm_channel),
-    .keys = uipc__ring_keys,
+    .keys = shm_keys,
     .open = shm_open_ch,
     .pair = shm_pair,
     .send = shm_send,
@@ -191,4 +234,5 @@ const struct uipc_transport uipc__transport_shm = {
     .send_commit = shm_send_commit,
     .recv_peek = shm_recv_peek,
     .recv_release = shm_recv_release,
+    .pubsub = true,
 };

@@ -1,0 +1,1 @@
+/* placeholder */ typedef int uipc__sock_pubsub_placeholder;
