@@ -417,6 +417,8 @@ ssize_t uipc__sock_send(struct uipc_channel *ch, const void *msg, size_t len,
 {
     struct uipc__sock_channel *c = (struct uipc__sock_channel *)ch;
     (void)info;
+    if (c->ps)
+        return uipc__sockps_send(ch, msg, len, dl);
     int r = ensure_peer(c, dl);
     if (r < 0)
         return r;
@@ -430,6 +432,8 @@ ssize_t uipc__sock_recv(struct uipc_channel *ch, void *buf, size_t cap, uipc_msg
 {
     struct uipc__sock_channel *c = (struct uipc__sock_channel *)ch;
     (void)info;
+    if (c->ps)
+        return uipc__sockps_recv(ch, buf, cap, dl);
     int r = ensure_peer(c, dl);
     if (r < 0)
         return r;
@@ -451,6 +455,8 @@ static void remove_path(const struct uipc__sockspec *s, pid_t opener)
 int uipc__sock_close(struct uipc_channel *ch)
 {
     struct uipc__sock_channel *c = (struct uipc__sock_channel *)ch;
+    if (c->ps)
+        uipc__sockps_close(ch);
     uipc__framer_release(&c->f);
     uipc__close_fd(c->listen_fd);
     if (ch->owner)
@@ -461,6 +467,8 @@ int uipc__sock_close(struct uipc_channel *ch)
 int uipc__sock_pollfd(const struct uipc_channel *ch)
 {
     struct uipc__sock_channel *c = (struct uipc__sock_channel *)ch;
+    if (c->ps)
+        return uipc__sockps_pollfd((struct uipc_channel *)(uintptr_t)ch);
     int ep = uipc__framer_pollfd(&c->f);
     if (ep >= 0 && c->listen_fd >= 0) {
         int r = uipc__pollset_add(&c->f.ps, c->listen_fd);
@@ -521,4 +529,16 @@ int uipc__sock_listener_close(struct uipc_listener *l)
 int uipc__sock_listener_pollfd(const struct uipc_listener *l)
 {
     return ((const struct uipc__sock_listener *)l)->fd;
+}
+
+/* ---- publish/subscribe: the helpers sock_pubsub.c shares ---- */
+
+int uipc__sock_listen_fd(const struct uipc__sockspec *s, int flags, int backlog)
+{
+    return listen_socket(s, flags, backlog);
+}
+
+int uipc__sock_accept_fd(int lfd, const struct uipc__sockspec *s, const struct uipc__deadline *dl)
+{
+    return accept_one(lfd, s, dl);
 }

@@ -49,6 +49,7 @@ struct uipc__sock_channel {
     struct uipc__sockspec spec;
     int listen_fd;                /* >= 0 while the owner waits for its peer */
     bool connecting;              /* a non-blocking connect not yet finished */
+    struct uipc__sockps *ps;      /* publisher or subscriber state, NULL otherwise */
 };
 
 struct uipc__sock_listener {
@@ -77,5 +78,24 @@ int uipc__sock_listener_close(struct uipc_listener *l);
 int uipc__sock_listener_pollfd(const struct uipc_listener *l);
 /* Removes a stale socket file; -EADDRINUSE if someone listens on it. */
 int uipc__sock_unlink(const struct uipc__sockspec *s);
+
+/* ---- publish/subscribe (sock_pubsub.c) ---- */
+
+/* The listening socket of a rendezvous (stale take-over as for a channel). */
+int uipc__sock_listen_fd(const struct uipc__sockspec *s, int flags, int backlog);
+/* Accepts the next allowed peer within dl: its descriptor or a negative errno. */
+int uipc__sock_accept_fd(int lfd, const struct uipc__sockspec *s, const struct uipc__deadline *dl);
+
+/* True if u gives a key only a publisher or a subscriber takes. */
+bool uipc__sockps_keys_given(const struct uipc__uri *u);
+/* Publisher (UIPC_CREATE | UIPC_PUB) or subscriber (UIPC_SUB) on s. */
+int uipc__sockps_open(struct uipc_channel *ch, const struct uipc__sockspec *s,
+                      const struct uipc__uri *u, int flags);
+ssize_t uipc__sockps_send(struct uipc_channel *ch, const void *msg, size_t len,
+                          const struct uipc__deadline *dl);
+ssize_t uipc__sockps_recv(struct uipc_channel *ch, void *buf, size_t cap,
+                          const struct uipc__deadline *dl);
+int uipc__sockps_pollfd(struct uipc_channel *ch);
+void uipc__sockps_close(struct uipc_channel *ch);
 
 #endif /* UIPC_SOCK_H */

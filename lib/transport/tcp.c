@@ -9,21 +9,29 @@
  * opening never waits for the peer.  The kernel does not vouch for a TCP
  * peer's identity: uipc_peer_cred is -ENOTSUP.
  */
+#include <errno.h>
+
 #include "sock.h"
 
-static const char *const tcp_keys[] = {"maxmsg", NULL};
+static const char *const tcp_keys[] = {"maxmsg", "overflow", "size", "subs", NULL};
 
 static int tcp_open(struct uipc_channel *ch, const struct uipc__uri *u, int flags)
 {
     struct uipc__sockspec s;
     int r = uipc__sock_parse_inet(u, SOCK_STREAM, &s);
-    return r < 0 ? r : uipc__sock_open(ch, &s, flags);
+    if (r < 0)
+        return r;
+    if (flags & (UIPC_PUB | UIPC_SUB))
+        return uipc__sockps_open(ch, &s, u, flags);
+    return uipc__sockps_keys_given(u) ? -EINVAL : uipc__sock_open(ch, &s, flags);
 }
 
 static int tcp_listen(struct uipc_listener *l, const struct uipc__uri *u, int flags)
 {
     struct uipc__sockspec s;
     int r = uipc__sock_parse_inet(u, SOCK_STREAM, &s);
+    if (r == 0 && uipc__sockps_keys_given(u))
+        r = -EINVAL;
     return r < 0 ? r : uipc__sock_listen(l, &s, flags);
 }
 
@@ -41,4 +49,5 @@ const struct uipc_transport uipc__transport_tcp = {
     .accept = uipc__sock_accept,
     .listener_close = uipc__sock_listener_close,
     .listener_pollfd = uipc__sock_listener_pollfd,
+    .pubsub = true,
 };
