@@ -19,7 +19,9 @@
  * Per subscriber, what the socket does not take at once waits in a queue
  * in the publisher's memory, bounded by ?size= bytes (default 1 MiB).  It
  * is flushed at every send, in uipc_pollfd and at close (for at most
- * UIPC__CLOSE_FLUSH_MS).  ?overflow=drop: a full queue loses its oldest
+ * UIPC__CLOSE_FLUSH_MS); the publisher's poll descriptor polls readable
+ * when a subscriber waits to be accepted or a queued socket takes more, so
+ * an idle publisher's event loop calls uipc_pollfd again to move them.  ?overflow=drop: a full queue loses its oldest
  * whole frames (never one partly written).  ?overflow=block: a send first
  * waits, within its timeout, until every subscriber's queue has room,
  * polling their sockets; a subscriber that died shows as an error or a
@@ -28,6 +30,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -56,6 +59,7 @@ struct subscriber {
     int fd;
     struct qframe *head, *tail;
     size_t queued; /* bytes in the queue */
+    bool watched;  /* in the publisher's poll set for EPOLLOUT */
 };
 
 struct uipc__sockps {
@@ -311,6 +315,27 @@ static int wait_room(struct uipc__sockps *ps, size_t need, const struct uipc__de
     }
 }
 
+/*
+ * Once the publisher asked for its poll descriptor, a subscriber whose
+ * queue holds bytes is in it for EPOLLOUT: the descriptor polls readable
+ * when the socket takes more, and the next uipc_pollfd or send moves it.
+ */
+static void watch_queues(struct uipc__sockps *ps)
+{
+    if (ps->ps.epfd < 0)
+        return;
+    for (size_t i = 0; i < ps->nsubs; i++) {
+        struct subscriber *s = &ps->subs[i];
+        bool want = s->head != NULL;
+        if (want == s->watched)
+            continue;
+        struct epoll_event e = {.events = EPOLLOUT, .data.fd = s->fd};
+        if (epoll_ctl(ps->ps.epfd, want ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, s->fd, &e) == 0 ||
+            !want)
+            s->watched = want;
+    }
+}
+
 static ssize_t pub_send(struct uipc__sock_channel *c, const void *msg, size_t len,
                         const struct uipc__deadline *dl)
 {
@@ -338,6 +363,7 @@ static ssize_t pub_send(struct uipc__sock_channel *c, const void *msg, size_t le
             i++;
     }
     ps->seq++;
+    watch_queues(ps);
     return (ssize_t)len;
 }
 
@@ -485,6 +511,7 @@ int uipc__sockps_pollfd(struct uipc_channel *ch)
     if (ep < 0)
         return ep;
     int r = uipc__pollset_add(&ps->ps, ps->listen_fd);
+    watch_queues(ps);
     return r < 0 ? r : ep;
 }
 
