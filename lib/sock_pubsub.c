@@ -17,7 +17,10 @@
  * and keeps the message for the next receive.
  *
  * Per subscriber, what the socket does not take at once waits in a queue
- * in the publisher's memory, bounded by ?size= bytes (default 1 MiB).  It
+ * in the publisher's memory, bounded by ?size= bytes (default 1 MiB); the
+ * socket's send buffer is set to ?size= too (and a subscriber that gives
+ * ?size= sets its receive buffer to it), so that the kernel does not hold
+ * megabytes more than the channel says.  It
  * is flushed at every send, in uipc_pollfd and at close (for at most
  * UIPC__CLOSE_FLUSH_MS); the publisher's poll descriptor polls readable
  * when a subscriber waits to be accepted or a queued socket takes more, so
@@ -29,6 +32,7 @@
  * the subscribers (default 64; the ones beyond are refused).
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <stdlib.h>
@@ -270,6 +274,10 @@ static void accept_pending(struct uipc__sock_channel *c)
             return;
         }
         ps->subs = grown;
+        /* The kernel's buffer counts towards ?size= too (it would hold
+         * megabytes on tcp:, and make a lagging subscriber look current). */
+        int sndbuf = ps->queue_max > INT_MAX / 2 ? INT_MAX / 2 : (int)ps->queue_max;
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
         struct subscriber *s = &ps->subs[ps->nsubs++];
         *s = (struct subscriber){.fd = fd};
         if (hello(ps, s) < 0)
@@ -467,6 +475,13 @@ int uipc__sockps_open(struct uipc_channel *ch, const struct uipc__sockspec *s,
         r = ps->buf ? uipc__sock_open(ch, s, flags & ~UIPC_SUB) : -ENOMEM;
         if (r == 0 && c->connecting)
             r = finish_connect(c);
+        int err;
+        if (r == 0 && uipc__uri_get(u, "size", &err)) {
+            /* A subscriber that says how much it holds bounds its kernel
+             * buffer to it as well. */
+            int rcvbuf = ps->queue_max > INT_MAX / 2 ? INT_MAX / 2 : (int)ps->queue_max;
+            setsockopt(c->f.rfd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+        }
         if (r == -ECONNREFUSED)
             r = -ENOENT; /* a socket file nobody listens on: no publisher */
         if (r < 0)
