@@ -19,6 +19,12 @@
  * uipc_pair("shm:") makes both ends over an anonymous, sealed memfd, for
  * related processes (fork, then each closes the end it does not use).
  * Zero-copy is native: reservations and peeks point into the ring.
+ *
+ * With UIPC_PUB / UIPC_SUB the same name holds a broadcast ring instead
+ * (lib/bcast.c, lib/bcast_ep.c, docs/pubsub.md): one publisher, up to
+ * ?subs= subscribers (default 64) reading every message in place,
+ * ?overflow=drop|block.  The two kinds refuse each other's names
+ * (-EPROTOTYPE) and the publish/subscribe keys are -EINVAL on a channel.
  */
 #include <errno.h>
 #include <fcntl.h>
