@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ticker: one publisher, several subscribers of different speeds.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The broadcast ring, pure memory (the contract and the reasoning are in
  * bcast.h; the layout in docs/pubsub.md).

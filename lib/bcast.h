@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The broadcast ring behind shm: publish/subscribe: one writer, any number
  * of readers, each with a cursor of its own (docs/pubsub.md draws it).
@@ -211,7 +212,8 @@ bool uipc__bcast_readable(const struct uipc__bcast_sub *s);
 /* (bcast_ep.c: the file, liveness, waiting, doorbells)                */
 /* ------------------------------------------------------------------ */
 
-#include "framing.h" /* struct uipc__pollset */
+#include "pollset.h"
+#include "rendezvous.h" /* struct uipc__pidwatch */
 #include "uri.h"
 #include "wait.h"
 
@@ -240,7 +242,7 @@ struct uipc__bcast_ep {
     /* Doorbells (uipc_pollfd of a subscriber; docs/pubsub.md). */
     int bell_fd;  /* subscriber: bound once polling */
     int tx_fd;    /* publisher: unbound datagram socket that rings the bells */
-    int pidfd;    /* subscriber: the publisher's pidfd in the poll set */
+    struct uipc__pidwatch pub_watch; /* subscriber: the publisher's pidfd in the poll set */
     bool polling;
     struct uipc__pollset ps;
 };

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A shm: publisher or subscriber over the broadcast ring (bcast.h): the
  * file, liveness, waiting and doorbells.  The ring itself is bcast.c.
@@ -6,7 +7,7 @@
  * control area (docs/pubsub.md).  The publisher maps all of it; a
  * subscriber maps header and data read-only and the control area writable.
  *
- * Liveness is OFD locks (fcntl F_OFD_SETLK), as in ring.c: the publisher
+ * Liveness is OFD locks (rendezvous.h), as in ring_ep.c: the publisher
  * holds the byte PUB_LOCK, each subscriber the byte of its slot.  The
  * kernel drops a lock when its holder dies, so a subscriber notices a dead
  * publisher (F_OFD_GETLK while it sleeps, every SLICE_NS) and a blocked
@@ -29,15 +30,18 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "internal.h"
+#include "rendezvous.h"
 #include "ring.h"
+#include "ring_ep.h"
 
-#define PUB_LOCK ((off_t)1 << 40)
-#define SLOT_LOCK(i) (((off_t)1 << 40) + 64 + (off_t)(i))
+/* Lock slots (rendezvous.h, UIPC__RDV_BYTE): the publisher's, and each
+ * subscriber slot's. */
+#define PUB_LOCK 0u
+#define SLOT_LOCK(i) (64u + (unsigned)(i))
 /* A sleeping subscriber re-checks the publisher's lock this often. */
 #define SLICE_NS (50 * 1000000LL)
 /* A blocked publisher checks the subscriber in its way at most this often,
@@ -49,39 +53,26 @@
 void uipc__bcast_ep_init(struct uipc__bcast_ep *ep)
 {
     memset(ep, 0, sizeof *ep);
-    ep->lock_fd = ep->bell_fd = ep->tx_fd = ep->pidfd = -1;
+    ep->lock_fd = ep->bell_fd = ep->tx_fd = -1;
     ep->slot = -1;
     uipc__pollset_init(&ep->ps);
+    uipc__pidwatch_init(&ep->pub_watch);
 }
 
-/* ------------------------------------------------------------------ */
-/* Locks                                                               */
-/* ------------------------------------------------------------------ */
-
-static int lock_byte(int fd, off_t at)
+/* Liveness is rendezvous.h's: an OFD write lock on a byte per party. */
+static int lock_byte(int fd, unsigned slot)
 {
-    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = at, .l_len = 1};
-    if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
-        return 0;
-    return errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
+    return uipc__rdv_lock(fd, slot, false);
 }
 
-/* 1 when another open file description holds the byte, 0 when nobody. */
-static int byte_held(int fd, off_t at)
+static int byte_held(int fd, unsigned slot)
 {
-    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = at, .l_len = 1};
-    if (fcntl(fd, F_OFD_GETLK, &fl) < 0)
-        return -errno;
-    return fl.l_type != F_UNLCK;
+    return uipc__rdv_held(fd, slot);
 }
 
-/* A new open file description of fd's file (locks of its own). */
 static int reopen_fd(int fd)
 {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-    int r = open(path, O_RDWR | O_CLOEXEC);
-    return r < 0 ? -errno : r;
+    return uipc__rdv_reopen(fd, O_RDWR);
 }
 
 /* ------------------------------------------------------------------ */
@@ -176,8 +167,9 @@ bool uipc__bcast_is_bcast(int dirfd, const char *name)
 
 /*
  * ---- Lifecycle of the name: create, publish atomically, judge stale ----
- * Kept together here so that it can move to the shared rendezvous code
- * (lib/rendezvous.c, being written) without touching the rest.
+ * On rendezvous.h, as every named object: a formatted file published
+ * atomically, a stale one replaced only by its owner's uid, removal by
+ * inode.
  */
 
 static void random_id(uint8_t id[16])
@@ -189,19 +181,20 @@ static void random_id(uint8_t id[16])
     memcpy(id + 8, &b, 8);
 }
 
-/* A formatted broadcast file without a name (O_TMPFILE). */
-static int make_file(int dirfd, const struct bparams *p)
+/* A formatted broadcast file without a name yet (uipc__rdv_tmpfile). */
+static int make_file(int dirfd, const struct bparams *p, char tmp[UIPC__RDV_TMP_MAX])
 {
-    int fd = openat(dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    int fd = uipc__rdv_tmpfile(dirfd, p->ring.mode, tmp);
     if (fd < 0)
-        return -errno;
+        return fd;
     uint64_t total = UIPC__BCAST_HDR_SIZE + p->g.ring_size + uipc__bcast_ctl_size(p->g.nslots);
-    int r = fchmod(fd, p->ring.mode) < 0 ? -errno : uipc__fd_allocate(fd, total);
+    int r = uipc__fd_allocate(fd, total);
     struct uipc__bcast_hdr *h = MAP_FAILED;
     if (r == 0 && (h = mmap(NULL, UIPC__BCAST_HDR_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
                             0)) == MAP_FAILED)
         r = -errno;
     if (r < 0) {
+        uipc__rdv_discard(dirfd, tmp);
         uipc__close_fd(fd);
         return r;
     }
@@ -212,18 +205,11 @@ static int make_file(int dirfd, const struct bparams *p)
     return fd;
 }
 
-static int link_name(int dirfd, int fd, const char *name)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-    return linkat(AT_FDCWD, path, dirfd, name, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
-}
-
 /*
- * Removes name if it is a broadcast ring whose publisher is gone (or
- * hands a two-party ring to ring.c's judge).  The lock we take while
- * judging keeps a concurrent creator from judging the same file; the inode
- * check makes sure the name still is the file we judged.
+ * Removes name if it is a broadcast ring whose publisher is gone and our
+ * uid owns it (or hands a two-party ring to ring_ep.c's judge).  The lock
+ * we take while judging keeps a concurrent creator from judging the same
+ * file; removal by inode never takes what replaced it.
  */
 static int remove_stale(int dirfd, const char *name)
 {
@@ -231,7 +217,8 @@ static int remove_stale(int dirfd, const char *name)
     if (fd < 0)
         return -errno;
     struct uipc__bcast_hdr g;
-    struct stat st, now;
+    struct uipc__rdv_id id;
+    struct stat st;
     int r = read_hdr(fd, &g);
     if (r == -EPROTOTYPE) {
         uipc__close_fd(fd);
@@ -243,11 +230,15 @@ static int remove_stale(int dirfd, const char *name)
         r = lock_byte(fd, PUB_LOCK);
     if (r == -EBUSY)
         r = -EADDRINUSE;
-    if (r == 0 && (fstat(fd, &st) < 0 || fstatat(dirfd, name, &now, AT_SYMLINK_NOFOLLOW) < 0 ||
-                   now.st_dev != st.st_dev || now.st_ino != st.st_ino))
-        r = -EAGAIN; /* replaced meanwhile: judge again */
-    if (r == 0 && unlinkat(dirfd, name, 0) < 0)
-        r = -errno;
+    if (r == 0)
+        r = fstat(fd, &st) < 0 ? -errno : uipc__rdv_adoptable(st.st_uid);
+    if (r == 0) {
+        id.dev = st.st_dev;
+        id.ino = st.st_ino;
+        r = uipc__rdv_remove(dirfd, name, &id);
+        if (r == -ESTALE || r == -ENOENT)
+            r = -EAGAIN; /* replaced meanwhile: judge again */
+    }
     uipc__close_fd(fd);
     return r;
 }
@@ -270,7 +261,8 @@ static int create_named(int dirfd, const char *name, const struct bparams *p, in
                         int *lock_fd)
 {
     for (int attempt = 0; attempt < 100; attempt++) {
-        int fd = make_file(dirfd, p);
+        char tmp[UIPC__RDV_TMP_MAX];
+        int fd = make_file(dirfd, p, tmp);
         if (fd < 0)
             return fd;
         /* Lock before the name exists: nobody can judge it stale. */
@@ -278,7 +270,8 @@ static int create_named(int dirfd, const char *name, const struct bparams *p, in
         if (r >= 0)
             r = lock_byte(*lock_fd, PUB_LOCK);
         if (r == 0)
-            r = link_name(dirfd, fd, name);
+            r = uipc__rdv_publish(dirfd, fd, tmp, name);
+        uipc__rdv_discard(dirfd, tmp);
         if (r == 0)
             return fd;
         uipc__close_fd(*lock_fd);
@@ -530,16 +523,10 @@ int uipc__bcast_pollfd(struct uipc__bcast_ep *ep)
     }
     ep->bell_fd = s;
     r = uipc__pollset_add(&ep->ps, s);
-    uint32_t pid = atomic_load(&ep->hdr->pub_pid);
-#ifdef SYS_pidfd_open
     /* The publisher's death wakes a poller (it rings no bell when killed). */
+    uint32_t pid = atomic_load(&ep->hdr->pub_pid);
     if (r == 0 && pid && pid <= INT_MAX)
-        ep->pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
-    if (ep->pidfd >= 0)
-        uipc__pollset_add(&ep->ps, ep->pidfd);
-#else
-    (void)pid;
-#endif
+        uipc__pidwatch_set(&ep->pub_watch, (pid_t)pid, &ep->ps);
     if (r < 0) {
         uipc__close_fd(ep->bell_fd);
         ep->bell_fd = -1;
@@ -801,7 +788,7 @@ void uipc__bcast_ep_close(struct uipc__bcast_ep *ep)
     uipc__pollset_release(&ep->ps);
     uipc__close_fd(ep->bell_fd);
     uipc__close_fd(ep->tx_fd);
-    uipc__close_fd(ep->pidfd);
+    uipc__pidwatch_stop(&ep->pub_watch, NULL);
     uipc__close_fd(ep->lock_fd);
     if (ep->ctl_map)
         munmap(ep->ctl_map, ep->ctl_len);

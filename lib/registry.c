@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The scheme table: every transport libuipc knows, in one static array.
  * Adding a transport is one file in transport/ and one row here.
@@ -38,4 +39,10 @@ const struct uipc_transport *uipc__transport_find(const char *scheme)
         if (strcmp(uipc__transports[i]->scheme, scheme) == 0)
             return uipc__transports[i];
     return NULL;
+}
+
+unsigned uipc__transport_caps(const struct uipc_transport *tp)
+{
+    return tp->caps | (tp->pair ? UIPC__CAP_PAIR : 0u) | (tp->listen ? UIPC__CAP_LISTEN : 0u) |
+           (tp->send_reserve ? UIPC__CAP_ZEROCOPY : 0u) | (tp->pollfd ? UIPC__CAP_POLLFD : 0u);
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Publish/subscribe over unix: (stream) and tcp: — the contract is in
  * uipc.h; docs/pubsub.md compares it with shm:.
@@ -469,7 +470,7 @@ int uipc__sockps_open(struct uipc_channel *ch, const struct uipc__sockspec *s,
     ch->max_msg = s->max_msg;
     if (flags & UIPC_PUB) {
         ps->publisher = true;
-        r = ps->listen_fd = uipc__sock_listen_fd(s, flags, SOMAXCONN);
+        r = ps->listen_fd = uipc__sock_listen_fd(&c->spec, flags, SOMAXCONN);
     } else {
         ps->buf = malloc(WORD + s->max_msg);
         r = ps->buf ? uipc__sock_open(ch, s, flags & ~UIPC_SUB) : -ENOMEM;

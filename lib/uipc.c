@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Public entry points: validate the arguments, parse the URI once, look up
  * the transport, check its query keys and dispatch through its operations
@@ -94,7 +95,7 @@ UIPC_API int uipc_open(uipc_channel **out, const char *uri, int flags)
     if (r < 0)
         return r;
     struct uipc_channel *ch = NULL;
-    if (!tp->open || ((flags & (UIPC_PUB | UIPC_SUB)) && !tp->pubsub))
+    if (!tp->open || ((flags & (UIPC_PUB | UIPC_SUB)) && !(tp->caps & UIPC__CAP_PUBSUB)))
         r = -ENOTSUP;
     else if (!(ch = channel_new(tp, flags & UIPC_CREATE)))
         r = -ENOMEM;
@@ -212,7 +213,10 @@ UIPC_API int uipc_close(uipc_channel *ch)
 {
     if (!ch)
         return -EINVAL;
-    int r = ch->tp->close(ch);
+    /* The one place that decides whether a close removes the rendezvous:
+     * only the owner, in the process that opened it (a fork child closing
+     * its inherited copy leaves it alone). */
+    int r = ch->tp->close(ch, ch->owner && ch->opener == getpid());
     free(ch->zc_buf);
     free(ch);
     return r;
@@ -309,7 +313,7 @@ UIPC_API int uipc_listener_close(uipc_listener *l)
 {
     if (!l)
         return -EINVAL;
-    int r = l->tp->listener_close(l);
+    int r = l->tp->listener_close(l, l->opener == getpid());
     free(l);
     return r;
 }

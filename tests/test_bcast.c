@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The broadcast ring (lib/bcast.c) from the inside, in one process: records
  * and skip records, readers lapped by the writer (-EOVERFLOW, then the

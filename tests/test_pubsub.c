@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Publish/subscribe across processes, the same suite on shm:, unix: and
  * tcp: (the contract is in uipc.h and API.md):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The shared-memory ring (lib/ring.c) from the inside: records, wrapping
  * and skip records, a full and an empty ring, waiter bits, validation of
@@ -19,7 +20,7 @@
 
 #include <cmocka.h>
 
-#include "ring.h"
+#include "ring_ep.h"
 #include "testutil.h"
 
 /* ---- layer 1 on private memory ---- */

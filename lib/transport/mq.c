@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mq: — POSIX message queues, "mq:///jobs?depth=10&maxmsg=8192&mode=0600".
  *
@@ -54,8 +55,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "framing.h"
+#include "pollset.h"
 #include "internal.h"
+#include "rendezvous.h"
 
 #ifndef MQ_PRIO_MAX
 #define MQ_PRIO_MAX 32768
@@ -74,6 +76,7 @@ struct mq_channel {
     unsigned held_prio;
     bool held;
     struct uipc__pollset ps;
+    struct uipc__rdv_id c2s_id, s2c_id; /* owner: the queues it holds */
     char c2s[NAME_MAX + 2];
     char s2c[NAME_MAX + 2];
 };
@@ -85,25 +88,14 @@ struct mq_limits {
     uint64_t msg_max, msgsize_max, msg_default, msgsize_default;
 };
 
-static uint64_t read_proc(const char *path, uint64_t fallback)
-{
-    FILE *f = fopen(path, "re");
-    unsigned long long v;
-    if (!f)
-        return fallback;
-    int ok = fscanf(f, "%llu", &v) == 1;
-    fclose(f);
-    return ok ? (uint64_t)v : fallback;
-}
-
 static void mq_limits_read(struct mq_limits *l)
 {
     /* The fallbacks are the kernel's compiled-in defaults, for a box whose
      * /proc is not mounted; the kernel still enforces its own limits. */
-    l->msg_max = read_proc("/proc/sys/fs/mqueue/msg_max", 10);
-    l->msgsize_max = read_proc("/proc/sys/fs/mqueue/msgsize_max", 8192);
-    l->msg_default = read_proc("/proc/sys/fs/mqueue/msg_default", 10);
-    l->msgsize_default = read_proc("/proc/sys/fs/mqueue/msgsize_default", 8192);
+    l->msg_max = uipc__proc_u64("/proc/sys/fs/mqueue/msg_max", 10);
+    l->msgsize_max = uipc__proc_u64("/proc/sys/fs/mqueue/msgsize_max", 8192);
+    l->msg_default = uipc__proc_u64("/proc/sys/fs/mqueue/msg_default", 10);
+    l->msgsize_default = uipc__proc_u64("/proc/sys/fs/mqueue/msgsize_default", 8192);
     if (l->msg_default > l->msg_max)
         l->msg_default = l->msg_max;
     if (l->msgsize_default > l->msgsize_max)
@@ -135,15 +127,42 @@ static int mq_names(const struct uipc__uri *u, char *c2s, char *s2c)
     int r = mq_name(u, &name);
     if (r < 0)
         return r;
-    snprintf(c2s, NAME_MAX + 2, "/%s.c2s", name);
-    snprintf(s2c, NAME_MAX + 2, "/%s.s2c", name);
-    return 0;
+    char base[NAME_MAX + 2];
+    snprintf(base, sizeof base, "/%s", name);
+    return uipc__rdv_pair_names(base, c2s, s2c, NAME_MAX + 2);
 }
 
-/* The abstract socket name that marks a live owner (uipc__token_bind). */
-static int token_bind(const char *name)
+/* The owner's liveness token, "uipc-mq/<name>.c2s": it counts only when a
+ * process of the queues' owner uid binds it (rendezvous.h). */
+static int token_bind(const char *c2s, uid_t owner)
 {
-    return uipc__token_bind("uipc-mq", name);
+    return uipc__rdv_token_bind("uipc-mq", c2s, owner);
+}
+
+/* The uid owning queue name (ours if it cannot be opened). */
+static uid_t queue_owner(const char *name)
+{
+    uid_t uid = geteuid();
+    mqd_t q = mq_open(name, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    if (q != (mqd_t)-1) {
+        if (fstat((int)q, &st) == 0)
+            uid = st.st_uid;
+        mq_close(q);
+    }
+    return uid;
+}
+
+/* True while name is still the queue id (not a successor's). */
+static bool queue_is(const char *name, const struct uipc__rdv_id *id)
+{
+    struct uipc__rdv_id now;
+    mqd_t q = mq_open(name, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (q == (mqd_t)-1)
+        return false;
+    bool same = uipc__rdv_id_fd((int)q, &now) == 0 && now.dev == id->dev && now.ino == id->ino;
+    mq_close(q);
+    return same;
 }
 
 /* mq_open that reports -errno and marks new queues with *created. */
@@ -217,7 +236,7 @@ static int mq_open_op(struct uipc_channel *ch, const struct uipc__uri *u, int fl
     bool made_c2s = false, made_s2c = false;
     size_t wsize = 0;
     if (owner) {
-        c->token_fd = token_bind(c->c2s);
+        c->token_fd = token_bind(c->c2s, geteuid());
         if (c->token_fd < 0)
             return c->token_fd == -EADDRINUSE && excl ? -EEXIST : c->token_fd;
         /* Adopting a stale pair keeps its queued messages; a geometry the
@@ -225,6 +244,15 @@ static int mq_open_op(struct uipc_channel *ch, const struct uipc__uri *u, int fl
         r = open_queue(c->c2s, O_RDONLY, mode, &attr, excl, &c->rq, &made_c2s);
         if (r == 0)
             r = open_queue(c->s2c, O_WRONLY, mode, &attr, excl, &c->wq, &made_s2c);
+        /* A stale pair is adopted only by its owner and with the mode asked. */
+        if (r == 0 && !made_c2s)
+            r = uipc__rdv_adopt_fd((int)c->rq, mode);
+        if (r == 0 && !made_s2c)
+            r = uipc__rdv_adopt_fd((int)c->wq, mode);
+        if (r == 0)
+            r = uipc__rdv_id_fd((int)c->rq, &c->c2s_id);
+        if (r == 0)
+            r = uipc__rdv_id_fd((int)c->wq, &c->s2c_id);
         if (r == 0)
             r = check_geometry(c->rq, &attr, depth_given, size_given, -EEXIST, &c->rsize);
         if (r == 0)
@@ -258,18 +286,6 @@ fail:
 }
 
 /* The absolute CLOCK_REALTIME time at which what remains of dl runs out. */
-static struct timespec realtime_deadline(int64_t left_ns)
-{
-    struct timespec ts = {0, 0}; /* already past: the kernel does not sleep */
-    if (left_ns <= 0)
-        return ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    int64_t ns = ts.tv_nsec + left_ns % 1000000000;
-    ts.tv_sec += (time_t)(left_ns / 1000000000 + ns / 1000000000);
-    ts.tv_nsec = (long)(ns % 1000000000);
-    return ts;
-}
-
 /*
  * Decides what to do after a timed queue call failed with errno: 0 to try
  * again (EINTR, or a realtime deadline that ran out before the monotonic
@@ -296,7 +312,7 @@ static ssize_t mq_send_op(struct uipc_channel *ch, const void *msg, size_t len,
         if (left < 0) {
             n = mq_send(c->wq, msg, len, info->priority);
         } else {
-            struct timespec at = realtime_deadline(left);
+            struct timespec at = uipc__deadline_abs(dl, CLOCK_REALTIME);
             n = mq_timedsend(c->wq, msg, len, info->priority, &at);
         }
         if (n == 0)
@@ -317,7 +333,7 @@ static ssize_t receive(struct mq_channel *c, void *buf, size_t cap, unsigned *pr
         if (left < 0) {
             n = mq_receive(c->rq, buf, cap, prio);
         } else {
-            struct timespec at = realtime_deadline(left);
+            struct timespec at = uipc__deadline_abs(dl, CLOCK_REALTIME);
             n = mq_timedreceive(c->rq, buf, cap, prio, &at);
         }
         if (n >= 0)
@@ -370,17 +386,17 @@ static ssize_t mq_recv_op(struct uipc_channel *ch, void *buf, size_t cap, uipc_m
     return take_held(c, buf, cap, info);
 }
 
-static int mq_close_op(struct uipc_channel *ch)
+static int mq_close_op(struct uipc_channel *ch, bool remove)
 {
     struct mq_channel *c = (struct mq_channel *)ch;
     int r = 0;
     mq_close(c->rq);
     mq_close(c->wq);
-    /* Only the process that created the pair removes it (fork rule). */
-    if (ch->owner && ch->opener == getpid()) {
-        if (mq_unlink(c->c2s) < 0 && errno != ENOENT)
+    /* Only the queues we held, never a successor's. */
+    if (remove) {
+        if (queue_is(c->c2s, &c->c2s_id) && mq_unlink(c->c2s) < 0 && errno != ENOENT)
             r = -errno;
-        if (mq_unlink(c->s2c) < 0 && errno != ENOENT)
+        if (queue_is(c->s2c, &c->s2c_id) && mq_unlink(c->s2c) < 0 && errno != ENOENT)
             r = -errno;
     }
     uipc__close_fd(c->token_fd);
@@ -397,7 +413,7 @@ static int mq_unlink_op(const struct uipc__uri *u)
     if (r < 0)
         return r;
     /* Holding the owner's token also keeps a creator out meanwhile. */
-    int token = token_bind(c2s);
+    int token = token_bind(c2s, queue_owner(c2s));
     if (token < 0)
         return token;
     int e1 = mq_unlink(c2s) < 0 ? -errno : 0;
@@ -429,6 +445,8 @@ const struct uipc_transport uipc__transport_mq = {
     .size = sizeof(struct mq_channel),
     .keys = mq_keys,
     .attrs = UIPC__ATTR_PRIORITY,
+    .caps = UIPC__CAP_RELIABLE | UIPC__CAP_BOUNDED | UIPC__CAP_N_PARTY | UIPC__CAP_LOCAL_NAME |
+            UIPC__CAP_OWNED,
     .open = mq_open_op,
     .send = mq_send_op,
     .recv = mq_recv_op,

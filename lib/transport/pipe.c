@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pipe: — two anonymous pipes, one per direction; uipc_pair only.
  *
@@ -71,8 +72,9 @@ static ssize_t pipe_recv(struct uipc_channel *ch, void *buf, size_t cap, uipc_ms
     return uipc__framer_recv(&((struct pipe_channel *)ch)->f, buf, cap, dl);
 }
 
-static int pipe_close(struct uipc_channel *ch)
+static int pipe_close(struct uipc_channel *ch, bool remove)
 {
+    (void)remove; /* anonymous: nothing named */
     uipc__framer_release(&((struct pipe_channel *)ch)->f);
     return 0;
 }
@@ -86,6 +88,7 @@ const struct uipc_transport uipc__transport_pipe = {
     .scheme = "pipe",
     .size = sizeof(struct pipe_channel),
     .keys = pipe_keys,
+    .caps = UIPC__CAPS_LINK,
     .pair = pipe_pair,
     .send = pipe_send,
     .recv = pipe_recv,

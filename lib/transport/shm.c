@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * shm: — two lock-free rings in POSIX shared memory (the ring is lib/ring.c).
  *
@@ -28,32 +29,38 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "bcast.h"
 #include "internal.h"
-#include "ring.h"
+#include "rendezvous.h"
+#include "ring_ep.h"
 
-#define SHM_DIR "/dev/shm"
 #define SHM_NAME_MAX 200
 
+/* A two-party channel (rc, the ring_ep.c channel: first, so that its
+ * operations take our channel as theirs) or a publisher or subscriber. */
 struct shm_channel {
-    struct uipc_channel base;
-    struct uipc__ring_ep ep;
-    struct uipc__bcast_ep bc; /* publisher or subscriber (base.pubsub_role) */
-    char name[SHM_NAME_MAX + 1]; /* "" for a pair */
+    struct uipc__ring_channel rc;
+    struct uipc__bcast_ep bc; /* base.pubsub_role != 0 */
+    char name[SHM_NAME_MAX + 1];
 };
 
-/* The keys of both kinds of channel; the two-party one refuses the
- * publish/subscribe keys. */
+/* The keys of both kinds; a two-party channel refuses the pub/sub ones. */
 static const char *const shm_keys[] = {"size", "maxmsg", "spin", "mode", "overflow", "subs", NULL};
 
 static bool pubsub_key_given(const struct uipc__uri *u)
 {
     int err;
     return uipc__uri_get(u, "overflow", &err) || uipc__uri_get(u, "subs", &err);
+}
+
+static struct uipc__bcast_ep *bc_of(const struct uipc_channel *ch)
+{
+    return &((struct shm_channel *)(uintptr_t)ch)->bc;
 }
 
 static int shm_name(const struct uipc__uri *u, const char **name)
@@ -70,21 +77,12 @@ static int shm_name(const struct uipc__uri *u, const char **name)
     return 0;
 }
 
-static int shm_dir(void)
-{
-    int fd = open(SHM_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? -ENOTSUP : -errno;
-    return fd;
-}
-
 static int shm_open_ch(struct uipc_channel *ch, const struct uipc__uri *u, int flags)
 {
-    struct shm_channel *c = (struct shm_channel *)ch;
+    struct uipc__ring_channel *c = (struct uipc__ring_channel *)ch;
     struct uipc__ring_params p;
     const char *name;
-    uipc__ring_ep_init(&c->ep);
-    uipc__bcast_ep_init(&c->bc);
+    uipc__bcast_ep_init(bc_of(ch));
     int r = shm_name(u, &name);
     if (r == 0 && !ch->pubsub_role && pubsub_key_given(u))
         r = -EINVAL;
@@ -92,11 +90,11 @@ static int shm_open_ch(struct uipc_channel *ch, const struct uipc__uri *u, int f
         r = uipc__ring_params(u, &p);
     if (r < 0)
         return r;
-    int dirfd = shm_dir();
+    int dirfd = uipc__rdv_shm_dir();
     if (dirfd < 0)
         return dirfd;
     if (ch->pubsub_role) {
-        r = uipc__bcast_open_at(&c->bc, dirfd, name, u, flags);
+        r = uipc__bcast_open_at(bc_of(ch), dirfd, name, u, flags);
     } else {
         r = uipc__ring_open_at(&c->ep, dirfd, name, &p, flags, false);
         /* A broadcast ring under that name: a channel of another kind. */
@@ -106,14 +104,16 @@ static int shm_open_ch(struct uipc_channel *ch, const struct uipc__uri *u, int f
     uipc__close_fd(dirfd);
     if (r < 0)
         return r;
-    strcpy(c->name, name);
-    ch->max_msg = ch->pubsub_role ? c->bc.hdr->max_msg : c->ep.max_msg;
+    snprintf(c->path, sizeof c->path, "/dev/shm/%s", name); /* the owner removes it */
+    strcpy(((struct shm_channel *)ch)->name, name);
+    ch->max_msg = ch->pubsub_role ? bc_of(ch)->hdr->max_msg : c->ep.max_msg;
     return 0;
 }
 
 static int shm_pair(struct uipc_channel *a, struct uipc_channel *b, const struct uipc__uri *u)
 {
-    struct shm_channel *ca = (struct shm_channel *)a, *cb = (struct shm_channel *)b;
+    struct uipc__ring_channel *ca = (struct uipc__ring_channel *)a;
+    struct uipc__ring_channel *cb = (struct uipc__ring_channel *)b;
     struct uipc__ring_params p;
     int err;
     if (u->has_authority || u->path[0] || uipc__uri_get(u, "mode", &err) || pubsub_key_given(u))
@@ -127,59 +127,13 @@ static int shm_pair(struct uipc_channel *a, struct uipc_channel *b, const struct
     return 0;
 }
 
-static ssize_t shm_send(struct uipc_channel *ch, const void *msg, size_t len,
-                        const uipc_msginfo *info, struct uipc__deadline *dl)
-{
-    (void)info; /* no attributes: the core refused any */
-    if (ch->pubsub_role)
-        return uipc__bcast_send(&((struct shm_channel *)ch)->bc, msg, len, dl);
-    return uipc__ring_send(&((struct shm_channel *)ch)->ep, msg, len, dl);
-}
-
-static ssize_t shm_recv(struct uipc_channel *ch, void *buf, size_t cap, uipc_msginfo *info,
-                        struct uipc__deadline *dl)
-{
-    (void)info;
-    if (ch->pubsub_role)
-        return uipc__bcast_recv(&((struct shm_channel *)ch)->bc, buf, cap, dl);
-    return uipc__ring_recv(&((struct shm_channel *)ch)->ep, buf, cap, dl);
-}
-
-/* Removes the name only while it still is our object (checked by inode,
- * while our lock still keeps anyone else from taking the name over). */
-static void shm_remove_name(struct shm_channel *c)
-{
-    struct stat st;
-    int dirfd = shm_dir();
-    if (dirfd < 0)
-        return;
-    dev_t dev = c->base.pubsub_role ? c->bc.dev : c->ep.dev;
-    ino_t ino = c->base.pubsub_role ? c->bc.ino : c->ep.ino;
-    if (fstatat(dirfd, c->name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_dev == dev &&
-        st.st_ino == ino)
-        unlinkat(dirfd, c->name, 0);
-    uipc__close_fd(dirfd);
-}
-
-static int shm_close(struct uipc_channel *ch)
-{
-    struct shm_channel *c = (struct shm_channel *)ch;
-    if (ch->owner && ch->opener == getpid() && c->name[0])
-        shm_remove_name(c);
-    if (ch->pubsub_role)
-        uipc__bcast_ep_close(&c->bc);
-    else
-        uipc__ring_ep_close(&c->ep);
-    return 0;
-}
-
 static int shm_unlink(const struct uipc__uri *u)
 {
     const char *name;
     int r = shm_name(u, &name);
     if (r < 0)
         return r;
-    int dirfd = shm_dir();
+    int dirfd = uipc__rdv_shm_dir();
     if (dirfd < 0)
         return dirfd;
     r = uipc__bcast_is_bcast(dirfd, name) ? uipc__bcast_unlink_at(dirfd, name)
@@ -188,47 +142,79 @@ static int shm_unlink(const struct uipc__uri *u)
     return r;
 }
 
+/* ---- dispatch: a two-party channel (ring_ep.c) or publish/subscribe ---- */
+
+static ssize_t shm_send(struct uipc_channel *ch, const void *msg, size_t len,
+                        const uipc_msginfo *info, struct uipc__deadline *dl)
+{
+    if (ch->pubsub_role)
+        return uipc__bcast_send(bc_of(ch), msg, len, dl);
+    return uipc__ring_ch_send(ch, msg, len, info, dl);
+}
+
+static ssize_t shm_recv(struct uipc_channel *ch, void *buf, size_t cap, uipc_msginfo *info,
+                        struct uipc__deadline *dl)
+{
+    if (ch->pubsub_role)
+        return uipc__bcast_recv(bc_of(ch), buf, cap, dl);
+    return uipc__ring_ch_recv(ch, buf, cap, info, dl);
+}
+
+static int shm_close(struct uipc_channel *ch, bool remove)
+{
+    if (!ch->pubsub_role)
+        return uipc__ring_ch_close(ch, remove);
+    struct uipc__bcast_ep *bc = bc_of(ch);
+    if (remove && bc->publisher) {
+        /* Our file only, while our lock still keeps a successor out. */
+        struct uipc__rdv_id id = {bc->dev, bc->ino};
+        uipc__rdv_remove(AT_FDCWD, ((struct uipc__ring_channel *)ch)->path, &id);
+    }
+    uipc__bcast_ep_close(bc);
+    return 0;
+}
+
 static int shm_pollfd(const struct uipc_channel *ch)
 {
-    /* Created on first use; the descriptor then stays for the channel's life. */
     if (ch->pubsub_role)
-        return uipc__bcast_pollfd(&((struct shm_channel *)(uintptr_t)ch)->bc);
-    return uipc__ring_pollfd(&((struct shm_channel *)(uintptr_t)ch)->ep);
+        return uipc__bcast_pollfd(bc_of(ch));
+    return uipc__ring_ch_pollfd(ch);
 }
 
 static int shm_send_reserve(struct uipc_channel *ch, void **buf, size_t len,
                             struct uipc__deadline *dl)
 {
     if (ch->pubsub_role)
-        return uipc__bcast_send_reserve(&((struct shm_channel *)ch)->bc, buf, len, dl);
-    return uipc__ring_send_reserve(&((struct shm_channel *)ch)->ep, buf, len, dl);
+        return uipc__bcast_send_reserve(bc_of(ch), buf, len, dl);
+    return uipc__ring_ch_send_reserve(ch, buf, len, dl);
 }
 
 static int shm_send_commit(struct uipc_channel *ch, size_t len)
 {
     if (ch->pubsub_role)
-        return uipc__bcast_send_commit(&((struct shm_channel *)ch)->bc, len);
-    return uipc__ring_send_commit(&((struct shm_channel *)ch)->ep, len);
+        return uipc__bcast_send_commit(bc_of(ch), len);
+    return uipc__ring_ch_send_commit(ch, len);
 }
 
 static ssize_t shm_recv_peek(struct uipc_channel *ch, const void **buf, struct uipc__deadline *dl)
 {
     if (ch->pubsub_role)
-        return uipc__bcast_recv_peek(&((struct shm_channel *)ch)->bc, buf, dl);
-    return uipc__ring_recv_peek(&((struct shm_channel *)ch)->ep, buf, dl);
+        return uipc__bcast_recv_peek(bc_of(ch), buf, dl);
+    return uipc__ring_ch_recv_peek(ch, buf, dl);
 }
 
 static int shm_recv_release(struct uipc_channel *ch)
 {
     if (ch->pubsub_role)
-        return uipc__bcast_recv_release(&((struct shm_channel *)ch)->bc);
-    return uipc__ring_recv_release(&((struct shm_channel *)ch)->ep);
+        return uipc__bcast_recv_release(bc_of(ch));
+    return uipc__ring_ch_recv_release(ch);
 }
 
 const struct uipc_transport uipc__transport_shm = {
     .scheme = "shm",
     .size = sizeof(struct shm_channel),
     .keys = shm_keys,
+    .caps = UIPC__CAPS_LINK | UIPC__CAP_LOCAL_NAME | UIPC__CAP_OWNED | UIPC__CAP_PUBSUB,
     .open = shm_open_ch,
     .pair = shm_pair,
     .send = shm_send,
@@ -240,5 +226,4 @@ const struct uipc_transport uipc__transport_shm = {
     .send_commit = shm_send_commit,
     .recv_peek = shm_recv_peek,
     .recv_release = shm_recv_release,
-    .pubsub = true,
 };

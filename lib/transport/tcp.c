@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tcp: — TCP over IPv4 or IPv6: "tcp://127.0.0.1:7000", "tcp://[::1]:7000",
  * "tcp://localhost:7000".
@@ -40,6 +41,7 @@ const struct uipc_transport uipc__transport_tcp = {
     .size = sizeof(struct uipc__sock_channel),
     .listener_size = sizeof(struct uipc__sock_listener),
     .keys = tcp_keys,
+    .caps = UIPC__CAPS_LINK | UIPC__CAP_OWNED | UIPC__CAP_PUBSUB,
     .open = tcp_open,
     .send = uipc__sock_send,
     .recv = uipc__sock_recv,
@@ -49,5 +51,4 @@ const struct uipc_transport uipc__transport_tcp = {
     .accept = uipc__sock_accept,
     .listener_close = uipc__sock_listener_close,
     .listener_pollfd = uipc__sock_listener_pollfd,
-    .pubsub = true,
 };

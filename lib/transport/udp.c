@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * udp: — UDP datagrams, "udp://127.0.0.1:7001", "udp://[::1]:7001",
  * "udp://localhost:7001".
@@ -205,8 +206,9 @@ static ssize_t udp_recv(struct uipc_channel *ch, void *buf, size_t cap, uipc_msg
     }
 }
 
-static int udp_close(struct uipc_channel *ch)
+static int udp_close(struct uipc_channel *ch, bool remove)
 {
+    (void)remove; /* a bound port leaves nothing behind */
     uipc__close_fd(((struct udp_channel *)ch)->fd);
     return 0;
 }
@@ -220,6 +222,7 @@ const struct uipc_transport uipc__transport_udp = {
     .scheme = "udp",
     .size = sizeof(struct udp_channel),
     .keys = udp_keys,
+    .caps = UIPC__CAP_CLIENT_FIRST | UIPC__CAP_OWNED,
     .open = udp_open,
     .send = udp_send,
     .recv = udp_recv,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * unix: — UNIX domain sockets: "unix:///path" (a socket file) or
  * "unix:@name" (abstract namespace).
@@ -78,6 +79,8 @@ const struct uipc_transport uipc__transport_unix = {
     .size = sizeof(struct uipc__sock_channel),
     .listener_size = sizeof(struct uipc__sock_listener),
     .keys = unix_keys,
+    .caps = UIPC__CAPS_LINK | UIPC__CAP_CRED | UIPC__CAP_LOCAL_NAME | UIPC__CAP_OWNED |
+            UIPC__CAP_PUBSUB,
     .open = unix_open,
     .pair = unix_pair,
     .send = uipc__sock_send,
@@ -90,5 +93,4 @@ const struct uipc_transport uipc__transport_unix = {
     .accept = uipc__sock_accept,
     .listener_close = uipc__sock_listener_close,
     .listener_pollfd = uipc__sock_listener_pollfd,
-    .pubsub = true,
 };

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer harness for the recovery code of the persistent transports:
  * what file: (lib/transport/file.c) and mmap: (lib/ring.c,
@@ -55,7 +56,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ring.h"
+#include "ring_ep.h"
 #include "uipc/uipc.h"
 
 #define CHECK(cond)                                                            \

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * uipc send / uipc recv: a channel on the command line; uipc pub / uipc sub:
  * the same for a publisher and a subscriber (UIPC_PUB, UIPC_SUB).
