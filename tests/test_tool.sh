@@ -241,6 +241,11 @@ check "sub without a publisher fails naming the reason" grep -q "^uipc sub: shm:
 check "pub --create is a usage error" test $? = 2
 "$U" pub pipe: x 2> "$T/err"
 check "pub on pipe: says it is not supported" grep -q '^uipc pub: pipe:: Not supported' "$T/err"
+"$U" bench --pubsub --tiny --no-peers > "$T/psbench" 2> /dev/null
+check "bench --pubsub exits 0" test $? = 0
+for s in shm unix tcp; do
+    check "bench --pubsub measured $s with 8 subscribers" grep -Eq "^uipc $s +8 +64 +[0-9]" "$T/psbench"
+done
 
 # ---- bench: structure of --json (and --svg), not speed ----
 UIPC_BENCH_TINY=1 "$U" bench --quick --json --svg "$T/bench.svg" > "$T/bench.json" 2> "$T/bench.err"

@@ -342,6 +342,13 @@ static void drive(const struct ps_case *c, int nsubs, size_t size, long nthr, in
     int got = 0;
     for (int i = 0; r == 0 && i < nk; i++) {
         struct sub_report rep;
+        /* A uipc socket publisher has no thread: what its queues still hold
+         * moves when it calls in, so it keeps its poll descriptor serviced
+         * while it waits (uipc_pollfd accepts and flushes). */
+        int pfd = c->kind == 0 ? uipc_pollfd(pub.a) : -1;
+        struct pollfd w[2] = {{.fd = report[0], .events = POLLIN}, {.fd = pfd, .events = POLLIN}};
+        while (pfd >= 0 && poll(w, 2, 20) >= 0 && !(w[0].revents & POLLIN))
+            pfd = uipc_pollfd(pub.a);
         if (read(report[0], &rep, sizeof rep) != sizeof rep || rep.err) {
             r = rep.err ? rep.err : -EIO;
             break;
