@@ -28,12 +28,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "bcast.h" /* the layout, for the hostile subscriber */
 #include "testutil.h"
 #include "uipc/uipc.h"
 
@@ -512,6 +515,61 @@ static void test_shm_specific(void **state)
     assert_int_equal(uipc_close(p), 0);
 }
 
+/*
+ * A hostile subscriber (shm:): it maps the control area writable itself
+ * and scribbles on every slot, the waiter words and the join counter while
+ * the publisher publishes in block mode to a good subscriber.  The
+ * publisher never crashes, and is held back at most by the check interval
+ * at a time (a scribbled slot has no live lock behind it); the good
+ * subscriber still gets every message, in order, intact.
+ */
+static int scribbler(void *arg)
+{
+    const char *path = arg;
+    int fd = open(path, O_RDWR);
+    struct uipc__bcast_hdr h;
+    if (fd < 0 || pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h)
+        return 10;
+    unsigned char *ctl = mmap(NULL, h.ctl_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+                              (off_t)(h.hdr_size + h.ring_size));
+    if (ctl == MAP_FAILED)
+        return 11;
+    uint64_t x = 88172645463325252ull;
+    for (;;) { /* until killed */
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        size_t at = (size_t)(x % (h.ctl_size / 4)) * 4;
+        memcpy(ctl + at, &x, 4);
+        if ((x & 1023) == 0)
+            usleep(100);
+    }
+}
+
+static void test_shm_hostile_subscriber(void **state)
+{
+    (void)state;
+    char uri[256];
+    make_uri(uri, sizeof uri, SHM, "overflow=block&size=64K&subs=8");
+    uipc_channel *p, *s;
+    assert_int_equal(uipc_open(&p, uri, UIPC_CREATE | UIPC_PUB), 0);
+    assert_int_equal(uipc_open(&s, uri, UIPC_SUB), 0);
+    char path[300];
+    snprintf(path, sizeof path, "/dev/shm/%s", uri + strlen("shm://"));
+    *strchr(path, '?') = '\0';
+    pid_t kid = tu_fork(scribbler, path);
+    for (uint64_t i = 0; i < 20000; i++) {
+        assert_int_equal(publish(p, i, 10000), (ssize_t)msg_len(i));
+        int64_t seq = receive(s, 10000);
+        if (seq != (int64_t)i)
+            fail_msg("message %llu: got %lld", (unsigned long long)i, (long long)seq);
+    }
+    kill(kid, SIGKILL);
+    assert_int_equal(tu_wait(kid), 128 + SIGKILL);
+    assert_int_equal(uipc_close(s), 0);
+    assert_int_equal(uipc_close(p), 0);
+}
+
 /* Nothing of ours is left in /dev/shm. */
 static void test_nothing_left(void **state)
 {
@@ -546,6 +604,7 @@ int main(void)
         EACH(test_block_fanout),
         cmocka_unit_test(test_not_supported),
         cmocka_unit_test(test_shm_specific),
+        cmocka_unit_test(test_shm_hostile_subscriber),
         cmocka_unit_test(test_nothing_left),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
