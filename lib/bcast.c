@@ -41,7 +41,8 @@ void AnnotateIgnoreReadsEnd(const char *file, int line);
 
 uint64_t uipc__bcast_ctl_size(uint32_t nslots)
 {
-    uint64_t n = sizeof(struct uipc__bcast_ctl) + (uint64_t)nslots * sizeof(struct uipc__bcast_slot);
+    uint64_t n =
+        sizeof(struct uipc__bcast_ctl) + (uint64_t)nslots * sizeof(struct uipc__bcast_slot);
     return (n + 4095) & ~(uint64_t)4095;
 }
 
@@ -419,8 +420,8 @@ ssize_t uipc__bcast_peek(struct uipc__bcast_sub *s, const void **buf)
     for (int round = 0; round < 2; round++) {
         uint64_t off = s->pos & (s->size - 1), contig = s->size - off;
         unsigned char *data = (unsigned char *)(uintptr_t)s->data;
-        uint64_t commit = atomic_load_explicit(commit_at(data, s->size, s->pos),
-                                               memory_order_acquire);
+        uint64_t commit =
+            atomic_load_explicit(commit_at(data, s->size, s->pos), memory_order_acquire);
         if ((commit & ~TAG_MASK) != s->pos || !(commit & TAG_MASK)) {
             /* Not written yet, or overwritten: oldest tells which. */
             atomic_thread_fence(memory_order_acquire);

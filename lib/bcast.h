@@ -138,12 +138,12 @@ struct uipc__bcast_pub {
     uint64_t size, max_msg;
     uint32_t nslots;
     bool block;
-    uint64_t head;        /* private: where the next record goes */
-    uint64_t oldest;      /* private: the oldest record still intact */
-    uint64_t pending;     /* bytes reserved at head */
-    uint64_t cached_min;  /* block: the least live cursor at the last scan */
+    uint64_t head;       /* private: where the next record goes */
+    uint64_t oldest;     /* private: the oldest record still intact */
+    uint64_t pending;    /* bytes reserved at head */
+    uint64_t cached_min; /* block: the least live cursor at the last scan */
     uint32_t cached_joins;
-    int blocker;          /* block: the slot that made the last reserve fail */
+    int blocker; /* block: the slot that made the last reserve fail */
 };
 
 /* Binds a publisher to a formatted mapping (a fresh ring: head 0). */
@@ -219,16 +219,16 @@ bool uipc__bcast_readable(const struct uipc__bcast_sub *s);
 
 struct uipc__bcast_ep {
     bool publisher;
-    unsigned char *map;     /* publisher: all of it, writable; subscriber: header + data, read-only */
+    unsigned char *map; /* publisher: all of it, writable; subscriber: header + data, read-only */
     size_t map_len;
     unsigned char *ctl_map; /* subscriber: the control area, writable */
     size_t ctl_len;
     struct uipc__bcast_hdr *hdr;
     struct uipc__bcast_pub pub;
     struct uipc__bcast_sub sub;
-    int lock_fd;  /* our open file description: the publisher's or our slot's OFD lock */
-    int slot;     /* subscriber: our slot, -1 for none */
-    dev_t dev;    /* the file, to recognise it by name at close */
+    int lock_fd; /* our open file description: the publisher's or our slot's OFD lock */
+    int slot;    /* subscriber: our slot, -1 for none */
+    dev_t dev;   /* the file, to recognise it by name at close */
     ino_t ino;
     uint32_t pub_state; /* subscriber: the publisher's state word at open */
     uint32_t my_state;  /* subscriber: our slot's state word */
@@ -236,12 +236,12 @@ struct uipc__bcast_ep {
     int broken;         /* sticky -EBADMSG */
     bool reserved;      /* a zero-copy reservation is outstanding */
     size_t reserved_len;
-    bool peeked;        /* a zero-copy peek is outstanding */
-    int64_t spin_ns;    /* ?spin=, 0 on a single CPU */
+    bool peeked;           /* a zero-copy peek is outstanding */
+    int64_t spin_ns;       /* ?spin=, 0 on a single CPU */
     int64_t next_check_ns; /* rate limit of liveness checks */
     /* Doorbells (uipc_pollfd of a subscriber; docs/pubsub.md). */
-    int bell_fd;  /* subscriber: bound once polling */
-    int tx_fd;    /* publisher: unbound datagram socket that rings the bells */
+    int bell_fd;                     /* subscriber: bound once polling */
+    int tx_fd;                       /* publisher: unbound datagram socket that rings the bells */
     struct uipc__pidwatch pub_watch; /* subscriber: the publisher's pidfd in the poll set */
     bool polling;
     struct uipc__pollset ps;

@@ -159,8 +159,8 @@ bool uipc__bcast_is_bcast(int dirfd, const char *name)
     if (fd < 0)
         return false;
     uint64_t magic = 0;
-    bool yes = pread(fd, &magic, sizeof magic, 0) == (ssize_t)sizeof magic &&
-               magic == UIPC__BCAST_MAGIC;
+    bool yes =
+        pread(fd, &magic, sizeof magic, 0) == (ssize_t)sizeof magic && magic == UIPC__BCAST_MAGIC;
     uipc__close_fd(fd);
     return yes;
 }
@@ -294,8 +294,8 @@ static int create_named(int dirfd, const char *name, const struct bparams *p, in
 /* Opening                                                             */
 /* ------------------------------------------------------------------ */
 
-static int open_pub(struct uipc__bcast_ep *ep, int dirfd, const char *name,
-                    const struct bparams *p, int flags)
+static int open_pub(struct uipc__bcast_ep *ep, int dirfd, const char *name, const struct bparams *p,
+                    int flags)
 {
     int lock_fd = -1, fd = create_named(dirfd, name, p, flags, &lock_fd);
     if (fd < 0)
@@ -304,8 +304,8 @@ static int open_pub(struct uipc__bcast_ep *ep, int dirfd, const char *name,
     uint64_t total = UIPC__BCAST_HDR_SIZE + p->g.ring_size + uipc__bcast_ctl_size(p->g.nslots);
     unsigned char *map = MAP_FAILED;
     int r = fstat(fd, &st) < 0 ? -errno : 0;
-    if (r == 0 && (map = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) ==
-                      MAP_FAILED)
+    if (r == 0 &&
+        (map = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED)
         r = -errno;
     uipc__close_fd(fd);
     if (r < 0) {
@@ -339,8 +339,7 @@ static int take_slot(int lock_fd, uint32_t nslots)
     return -EBUSY;
 }
 
-static int open_sub(struct uipc__bcast_ep *ep, int dirfd, const char *name,
-                    const struct bparams *p)
+static int open_sub(struct uipc__bcast_ep *ep, int dirfd, const char *name, const struct bparams *p)
 {
     int fd = openat(dirfd, name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)

@@ -339,8 +339,7 @@ static void watch_queues(struct uipc__sockps *ps)
         if (want == s->watched)
             continue;
         struct epoll_event e = {.events = EPOLLOUT, .data.fd = s->fd};
-        if (epoll_ctl(ps->ps.epfd, want ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, s->fd, &e) == 0 ||
-            !want)
+        if (epoll_ctl(ps->ps.epfd, want ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, s->fd, &e) == 0 || !want)
             s->watched = want;
     }
 }

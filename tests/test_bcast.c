@@ -425,16 +425,11 @@ static void test_threads_drop(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_in_order_with_skips),
-        cmocka_unit_test(test_lapped_reader),
-        cmocka_unit_test(test_late_reader),
-        cmocka_unit_test(test_overwritten_while_peeked),
-        cmocka_unit_test(test_msgsize_stays),
-        cmocka_unit_test(test_block_cursors),
-        cmocka_unit_test(test_scribbled_control),
-        cmocka_unit_test(test_scribbled_data),
-        cmocka_unit_test(test_threads_block),
-        cmocka_unit_test(test_threads_drop),
+        cmocka_unit_test(test_in_order_with_skips), cmocka_unit_test(test_lapped_reader),
+        cmocka_unit_test(test_late_reader),         cmocka_unit_test(test_overwritten_while_peeked),
+        cmocka_unit_test(test_msgsize_stays),       cmocka_unit_test(test_block_cursors),
+        cmocka_unit_test(test_scribbled_control),   cmocka_unit_test(test_scribbled_data),
+        cmocka_unit_test(test_threads_block),       cmocka_unit_test(test_threads_drop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -101,12 +101,12 @@ static uint64_t run_length(void)
 struct sub_args {
     const char *uri;
     uipc_channel *inherited; /* the parent's publisher: closed, not used */
-    int ready_fd;   /* a byte here once open returned */
-    uint64_t n;     /* messages to expect: 0..n-1 */
-    uint64_t die_at; /* > 0: SIGKILL itself after this many */
-    bool late;       /* a late joiner: any gap-free suffix ending at n-1 */
-    bool slow;       /* drop mode: reads slowly, expects -EOVERFLOW */
-    bool may_keep_up; /* tcp: the kernel's buffers may hold it all */
+    int ready_fd;            /* a byte here once open returned */
+    uint64_t n;              /* messages to expect: 0..n-1 */
+    uint64_t die_at;         /* > 0: SIGKILL itself after this many */
+    bool late;               /* a late joiner: any gap-free suffix ending at n-1 */
+    bool slow;               /* drop mode: reads slowly, expects -EOVERFLOW */
+    bool may_keep_up;        /* tcp: the kernel's buffers may hold it all */
 };
 
 /* Exit codes: 0 success, 10+ the failure. */
@@ -189,15 +189,15 @@ static void test_block_fanout(void **state)
     pid_t kids[7];
     struct sub_args args[7];
     for (int i = 0; i < 6; i++) {
-        args[i] = (struct sub_args){.uri = uri, .inherited = p, .ready_fd = pfd[1], .n = n,
-                                    .die_at = i == 5 ? n / 2 : 0};
+        args[i] = (struct sub_args){
+            .uri = uri, .inherited = p, .ready_fd = pfd[1], .n = n, .die_at = i == 5 ? n / 2 : 0};
         kids[i] = tu_fork(sub_child, &args[i]);
     }
     wait_ready(pfd[0], 6);
     for (uint64_t i = 0; i < n; i++) {
         if (i == n / 3) {
-            args[6] = (struct sub_args){.uri = uri, .inherited = p, .ready_fd = pfd[1], .n = n,
-                                        .late = true};
+            args[6] = (struct sub_args){
+                .uri = uri, .inherited = p, .ready_fd = pfd[1], .n = n, .late = true};
             kids[6] = tu_fork(sub_child, &args[6]);
         }
         ssize_t r = publish(p, i, 60000);
@@ -269,7 +269,11 @@ static void test_drop_slow(void **state)
     int pfd[2];
     assert_int_equal(pipe(pfd), 0);
     uint64_t n = 30000;
-    struct sub_args a = {.uri = uri, .inherited = p, .ready_fd = pfd[1], .n = n, .slow = true,
+    struct sub_args a = {.uri = uri,
+                         .inherited = p,
+                         .ready_fd = pfd[1],
+                         .n = n,
+                         .slow = true,
                          .may_keep_up = t == TCP};
     pid_t kid = tu_fork(sub_child, &a);
     wait_ready(pfd[0], 1);
@@ -467,9 +471,9 @@ static void test_not_supported(void **state)
     assert_int_equal(uipc_open(&x, "fifo:///tmp/uipc-ps-fifo", UIPC_CREATE | UIPC_PUB), -ENOTSUP);
     assert_int_equal(uipc_open(&x, "mq:///uipc-ps-mq", UIPC_SUB), -ENOTSUP);
     assert_int_equal(uipc_open(&x, "udp://127.0.0.1:9", UIPC_SUB), -ENOTSUP);
-    assert_int_equal(uipc_open(&x, "unix:///tmp/uipc-ps-sp.sock?type=seqpacket",
-                               UIPC_CREATE | UIPC_PUB),
-                     -ENOTSUP);
+    assert_int_equal(
+        uipc_open(&x, "unix:///tmp/uipc-ps-sp.sock?type=seqpacket", UIPC_CREATE | UIPC_PUB),
+        -ENOTSUP);
 }
 
 /* shm: only: the slot table (?subs=), the read-only mapping, and a
@@ -585,9 +589,9 @@ static void test_nothing_left(void **state)
     closedir(d);
 }
 
-#define EACH(fn)                                                                   \
-    cmocka_unit_test_prestate(fn, (void *)(intptr_t)SHM),                          \
-        cmocka_unit_test_prestate(fn, (void *)(intptr_t)UNIX),                     \
+#define EACH(fn)                                                                                   \
+    cmocka_unit_test_prestate(fn, (void *)(intptr_t)SHM),                                          \
+        cmocka_unit_test_prestate(fn, (void *)(intptr_t)UNIX),                                     \
         cmocka_unit_test_prestate(fn, (void *)(intptr_t)TCP)
 
 int main(void)

@@ -63,13 +63,13 @@ struct msg_hdr {
 /* A pub/sub mechanism seen through four operations. */
 struct ps_case {
     const char *name;
-    const char *fmt;  /* uipc: URI with %s = a unique name or port; else the endpoint */
-    bool two_party;   /* a plain channel: one subscriber, opened without flags */
-    int kind;         /* 0 uipc, 1 zmq, 2 nng */
+    const char *fmt; /* uipc: URI with %s = a unique name or port; else the endpoint */
+    bool two_party;  /* a plain channel: one subscriber, opened without flags */
+    int kind;        /* 0 uipc, 1 zmq, 2 nng */
 };
 
 struct ps_end {
-    void *a, *b;      /* uipc: channel; zmq: context, socket; nng: socket in a */
+    void *a, *b; /* uipc: channel; zmq: context, socket; nng: socket in a */
     int kind;
 };
 
@@ -87,7 +87,9 @@ static int ps_open(const struct ps_case *c, const char *ep, bool pub, struct ps_
     memset(e, 0, sizeof *e);
     e->kind = c->kind;
     if (c->kind == 0) {
-        int flags = c->two_party ? (pub ? UIPC_CREATE : 0) : pub ? UIPC_CREATE | UIPC_PUB : UIPC_SUB;
+        int flags = c->two_party ? (pub ? UIPC_CREATE : 0)
+                    : pub        ? UIPC_CREATE | UIPC_PUB
+                                 : UIPC_SUB;
         return uipc_open((uipc_channel **)&e->a, ep, flags);
     }
 #ifdef UIPC_HAVE_ZMQ
@@ -118,8 +120,9 @@ static int ps_open(const struct ps_case *c, const char *ep, bool pub, struct ps_
         nng_socket_set_ms(*s, NNG_OPT_RECVTIMEO, 5000);
         nng_socket_set_int(*s, NNG_OPT_SENDBUF, 8192);
         nng_socket_set_int(*s, NNG_OPT_RECVBUF, 8192);
-        return (pub ? nng_listen(*s, ep, NULL, 0) : nng_dial(*s, ep, NULL, NNG_FLAG_NONBLOCK)) ? -EIO
-                                                                                               : 0;
+        return (pub ? nng_listen(*s, ep, NULL, 0) : nng_dial(*s, ep, NULL, NNG_FLAG_NONBLOCK))
+                   ? -EIO
+                   : 0;
     }
 #endif
     return -ENOTSUP;
@@ -186,9 +189,9 @@ static void ps_close(struct ps_end *e)
 /* ---- one unit ---- */
 
 struct sub_report {
-    uint64_t count;   /* throughput messages received */
-    double p50, p99;  /* ns */
-    int64_t end_ns;   /* when the end message arrived */
+    uint64_t count;  /* throughput messages received */
+    double p50, p99; /* ns */
+    int64_t end_ns;  /* when the end message arrived */
     int err;
 };
 
@@ -198,8 +201,8 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static void subscriber(const struct ps_case *c, const char *ep, size_t size, int nlat,
-                       int ready_fd, int report_fd)
+static void subscriber(const struct ps_case *c, const char *ep, size_t size, int nlat, int ready_fd,
+                       int report_fd)
 {
     struct sub_report rep = {0};
     struct ps_end e;
@@ -239,8 +242,7 @@ static void subscriber(const struct ps_case *c, const char *ep, size_t size, int
         else if (h.kind == KIND_THR) {
             rep.count++;
             rep.end_ns = now_ns();
-        }
-        else if (h.kind == KIND_END) {
+        } else if (h.kind == KIND_END) {
             rep.end_ns = now_ns();
             break;
         }
@@ -446,8 +448,12 @@ int bench_pubsub(bool quick, bool tiny, bool peers)
             for (size_t ni = 0; ni < sizeof subs / sizeof subs[0]; ni++) {
                 if (cases[ci].two_party && subs[ni] != 1)
                     continue;
-                long nthr = sizes[si] <= 1024 ? (tiny ? 200 : quick ? 50000 : 300000)
-                                              : (tiny ? 20 : quick ? 1000 : 5000);
+                long nthr = sizes[si] <= 1024 ? (tiny    ? 200
+                                                 : quick ? 50000
+                                                         : 300000)
+                                              : (tiny    ? 20
+                                                 : quick ? 1000
+                                                         : 5000);
                 struct ps_result res;
                 fprintf(stderr, "  %s, %d subscriber(s), %zu B\n", cases[ci].name, subs[ni],
                         sizes[si]);
@@ -460,9 +466,9 @@ int bench_pubsub(bool quick, bool tiny, bool peers)
                 char note[64] = "";
                 if (res.lost)
                     snprintf(note, sizeof note, "%llu lost", (unsigned long long)res.lost);
-                printf("%-20s %4d %7zu %12.0f %10.1f %10.1f %10.1f  %s\n", cases[ci].name,
-                       subs[ni], sizes[si], res.msgs, res.msgs * (double)sizes[si] / 1e6,
-                       res.p50 / 1e3, res.p99 / 1e3, note);
+                printf("%-20s %4d %7zu %12.0f %10.1f %10.1f %10.1f  %s\n", cases[ci].name, subs[ni],
+                       sizes[si], res.msgs, res.msgs * (double)sizes[si] / 1e6, res.p50 / 1e3,
+                       res.p99 / 1e3, note);
                 fflush(stdout);
             }
     }
