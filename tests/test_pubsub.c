@@ -574,6 +574,30 @@ static void test_shm_hostile_subscriber(void **state)
     assert_int_equal(uipc_close(p), 0);
 }
 
+/* shm: holds 64 subscribers by default, one more is -EBUSY; each of them
+ * gets the message, in block mode too. */
+static void test_shm_64_subscribers(void **state)
+{
+    (void)state;
+    for (int block = 0; block < 2; block++) {
+        char uri[256];
+        make_uri(uri, sizeof uri, SHM, block ? "size=64K&overflow=block" : "size=64K");
+        uipc_channel *p, *s[65];
+        assert_int_equal(uipc_open(&p, uri, UIPC_CREATE | UIPC_PUB), 0);
+        for (int i = 0; i < 64; i++)
+            assert_int_equal(uipc_open(&s[i], uri, UIPC_SUB), 0);
+        assert_int_equal(uipc_open(&s[64], uri, UIPC_SUB), -EBUSY);
+        for (uint64_t m = 0; m < 3; m++) {
+            assert_int_equal(publish(p, m, 1000), (ssize_t)msg_len(m));
+            for (int i = 0; i < 64; i++)
+                assert_int_equal(receive(s[i], 1000), (int64_t)m);
+        }
+        for (int i = 0; i < 64; i++)
+            assert_int_equal(uipc_close(s[i]), 0);
+        assert_int_equal(uipc_close(p), 0);
+    }
+}
+
 /* Nothing of ours is left in /dev/shm. */
 static void test_nothing_left(void **state)
 {
@@ -609,6 +633,7 @@ int main(void)
         cmocka_unit_test(test_not_supported),
         cmocka_unit_test(test_shm_specific),
         cmocka_unit_test(test_shm_hostile_subscriber),
+        cmocka_unit_test(test_shm_64_subscribers),
         cmocka_unit_test(test_nothing_left),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
