@@ -90,17 +90,17 @@ static inline void st32(unsigned char *p, uint32_t v)
 /* Publisher                                                           */
 /* ------------------------------------------------------------------ */
 
-void uipc__bcast_pub_bind(struct uipc__bcast_pub *p, unsigned char *map)
+void uipc__bcast_pub_bind(struct uipc__bcast_pub *p, unsigned char *map,
+                          const struct uipc__bcast_geom *g)
 {
-    struct uipc__bcast_hdr *h = (struct uipc__bcast_hdr *)map;
     memset(p, 0, sizeof *p);
-    p->hdr = h;
-    p->data = map + h->hdr_size;
-    p->ctl = (struct uipc__bcast_ctl *)(void *)(map + h->hdr_size + h->ring_size);
-    p->size = h->ring_size;
-    p->max_msg = h->max_msg;
-    p->nslots = h->nslots;
-    p->block = h->flags & UIPC__BCAST_BLOCK;
+    p->hdr = (struct uipc__bcast_hdr *)map;
+    p->data = map + UIPC__BCAST_HDR_SIZE;
+    p->ctl = (struct uipc__bcast_ctl *)(void *)(map + UIPC__BCAST_HDR_SIZE + g->ring_size);
+    p->size = g->ring_size;
+    p->max_msg = g->max_msg;
+    p->nslots = g->nslots;
+    p->block = g->flags & UIPC__BCAST_BLOCK;
     p->cached_min = UINT64_MAX;
     p->cached_joins = atomic_load(&p->ctl->joins) - 1; /* force the first scan */
     p->blocker = -1;
@@ -331,17 +331,18 @@ static uint64_t load_head(const struct uipc__bcast_hdr *h)
 }
 
 void uipc__bcast_sub_bind(struct uipc__bcast_sub *s, const unsigned char *map,
-                          struct uipc__bcast_ctl *ctl, struct uipc__bcast_slot *slot)
+                          const struct uipc__bcast_geom *g, struct uipc__bcast_ctl *ctl,
+                          struct uipc__bcast_slot *slot)
 {
     const struct uipc__bcast_hdr *h = (const struct uipc__bcast_hdr *)map;
     memset(s, 0, sizeof *s);
     s->hdr = h;
-    s->data = map + h->hdr_size;
+    s->data = map + UIPC__BCAST_HDR_SIZE;
     s->ctl = ctl;
     s->slot = slot;
-    s->size = h->ring_size;
-    s->max_msg = h->max_msg;
-    s->block = h->flags & UIPC__BCAST_BLOCK;
+    s->size = g->ring_size;
+    s->max_msg = g->max_msg;
+    s->block = g->flags & UIPC__BCAST_BLOCK;
     s->pos = load_head(h);
 }
 

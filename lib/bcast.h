@@ -146,8 +146,11 @@ struct uipc__bcast_pub {
     int blocker; /* block: the slot that made the last reserve fail */
 };
 
-/* Binds a publisher to a formatted mapping (a fresh ring: head 0). */
-void uipc__bcast_pub_bind(struct uipc__bcast_pub *p, unsigned char *map);
+/* Binds a publisher to a formatted mapping of geometry g (a fresh ring:
+ * head 0).  The geometry comes from the caller, never again from the
+ * shared header: someone with write access could change that. */
+void uipc__bcast_pub_bind(struct uipc__bcast_pub *p, unsigned char *map,
+                          const struct uipc__bcast_geom *g);
 /*
  * Finds room for len bytes and points *buf at it: 0, -EMSGSIZE, or (block
  * mode) -EAGAIN while a live subscriber's cursor lies in the bytes it
@@ -177,11 +180,13 @@ struct uipc__bcast_sub {
 
 /*
  * Binds a subscriber: hdr and data may be a read-only mapping, ctl
- * writable; slot is the one it owns (or NULL).  Starts at the current
+ * writable; slot is the one it owns (or NULL); g the geometry validated
+ * at open (the shared header is not read for it again).  Starts at the current
  * head: in block mode after the join handshake with the publisher.
  */
 void uipc__bcast_sub_bind(struct uipc__bcast_sub *s, const unsigned char *map,
-                          struct uipc__bcast_ctl *ctl, struct uipc__bcast_slot *slot);
+                          const struct uipc__bcast_geom *g, struct uipc__bcast_ctl *ctl,
+                          struct uipc__bcast_slot *slot);
 /* Block mode: takes slot's place among the cursors the publisher honours. */
 void uipc__bcast_join(struct uipc__bcast_sub *s, uint32_t generation);
 /* Leaves: the slot, if it still holds my_state, no longer holds the

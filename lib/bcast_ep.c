@@ -320,7 +320,7 @@ static int open_pub(struct uipc__bcast_ep *ep, int dirfd, const char *name, cons
     ep->lock_fd = lock_fd;
     ep->dev = st.st_dev;
     ep->ino = st.st_ino;
-    uipc__bcast_pub_bind(&ep->pub, map);
+    uipc__bcast_pub_bind(&ep->pub, map, &p->g);
     atomic_store(&ep->hdr->pub_pid, (uint32_t)getpid());
     atomic_store(&ep->hdr->pub_state, 1u << 2 | UIPC__BCAST_PUB_OPEN);
     return 0;
@@ -386,7 +386,8 @@ static int open_sub(struct uipc__bcast_ep *ep, int dirfd, const char *name, cons
     ep->pub_state = atomic_load(&ep->hdr->pub_state);
     atomic_store(&sl->pid, (uint32_t)getpid());
     atomic_store(&sl->parked, 0);
-    uipc__bcast_sub_bind(&ep->sub, map, c, sl);
+    struct uipc__bcast_geom geom = {g.ring_size, g.max_msg, g.nslots, g.flags};
+    uipc__bcast_sub_bind(&ep->sub, map, &geom, c, sl);
     uint32_t gen = (atomic_load(&sl->state) >> 2) + 1;
     ep->my_state = gen << 2 | UIPC__BCAST_SLOT_ACTIVE;
     if (ep->sub.block)

@@ -31,6 +31,7 @@ struct mem {
     size_t len;
     struct uipc__bcast_pub pub;
     struct uipc__bcast_sub sub[8];
+    struct uipc__bcast_geom geom;
 };
 
 static void mem_new(struct mem *m, uint64_t size, uint64_t max_msg, uint32_t nslots, bool block)
@@ -43,14 +44,15 @@ static void mem_new(struct mem *m, uint64_t size, uint64_t max_msg, uint32_t nsl
     memset(m->map, 0, m->len);
     uint8_t id[16] = {1};
     uipc__bcast_format((struct uipc__bcast_hdr *)m->map, &g, id);
-    uipc__bcast_pub_bind(&m->pub, m->map);
+    uipc__bcast_pub_bind(&m->pub, m->map, &g);
+    m->geom = g;
 }
 
 /* Reader i on slot i; block mode joins. */
 static struct uipc__bcast_sub *reader(struct mem *m, int i)
 {
     struct uipc__bcast_sub *s = &m->sub[i];
-    uipc__bcast_sub_bind(s, m->map, m->pub.ctl, &m->pub.ctl->slot[i]);
+    uipc__bcast_sub_bind(s, m->map, &m->geom, m->pub.ctl, &m->pub.ctl->slot[i]);
     if (s->block)
         uipc__bcast_join(s, 1);
     else

@@ -106,7 +106,9 @@ static int shm_open_ch(struct uipc_channel *ch, const struct uipc__uri *u, int f
         return r;
     snprintf(c->path, sizeof c->path, "/dev/shm/%s", name); /* the owner removes it */
     strcpy(((struct shm_channel *)ch)->name, name);
-    ch->max_msg = ch->pubsub_role ? bc_of(ch)->hdr->max_msg : c->ep.max_msg;
+    ch->max_msg = !ch->pubsub_role       ? c->ep.max_msg
+                  : bc_of(ch)->publisher ? bc_of(ch)->pub.max_msg
+                                         : bc_of(ch)->sub.max_msg;
     return 0;
 }
 
