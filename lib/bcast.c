@@ -416,6 +416,8 @@ static bool still_valid(const struct uipc__bcast_sub *s, uint64_t commit)
                                 memory_order_relaxed) <= s->pos;
 }
 
+static uint32_t advance(struct uipc__bcast_sub *s, uint64_t rec);
+
 ssize_t uipc__bcast_peek(struct uipc__bcast_sub *s, const void **buf)
 {
     for (int round = 0; round < 2; round++) {
@@ -433,7 +435,10 @@ ssize_t uipc__bcast_peek(struct uipc__bcast_sub *s, const void **buf)
         if ((commit & TAG_MASK) == UIPC__REC_SKIP) {
             if (off == 0)
                 return still_valid(s, commit) ? -EBADMSG : lapped(s);
-            s->pos += contig;
+            /* Published at once: a publisher that waits for our cursor to
+             * leave the end of the area would otherwise wait for a message
+             * that it cannot write. */
+            s->pub_bits |= advance(s, contig);
             continue;
         }
         uint32_t len = ld32(s->data + off + 8);
@@ -447,10 +452,11 @@ ssize_t uipc__bcast_peek(struct uipc__bcast_sub *s, const void **buf)
     return -EBADMSG; /* two skips in a row */
 }
 
-/* Moves past the peeked record; block mode publishes the cursor. */
-static uint32_t advance(struct uipc__bcast_sub *s)
+/* Moves past the peeked record (or a skip record of rec bytes); block
+ * mode publishes the cursor. */
+static uint32_t advance(struct uipc__bcast_sub *s, uint64_t rec)
 {
-    s->pos += s->pending;
+    s->pos += rec;
     s->pending = 0;
     if (!s->block || !s->slot)
         return 0;
@@ -465,7 +471,8 @@ int uipc__bcast_release(struct uipc__bcast_sub *s, uint32_t *pub_bits)
     *pub_bits = 0;
     if (!still_valid(s, s->pos | UIPC__REC_DATA))
         return lapped(s);
-    *pub_bits = advance(s);
+    *pub_bits = advance(s, s->pending) | s->pub_bits;
+    s->pub_bits = 0;
     return 0;
 }
 

@@ -176,6 +176,7 @@ struct uipc__bcast_sub {
     bool block;
     uint64_t pos;     /* private: the next record to read */
     uint64_t pending; /* size of the record peeked */
+    uint32_t pub_bits; /* block: the publisher's waiter bits a skip cleared (the caller wakes) */
 };
 
 /*

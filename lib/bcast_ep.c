@@ -465,6 +465,15 @@ static void wake_publisher(struct uipc__bcast_ep *ep, uint32_t bits)
         uipc__futex_wake(&ep->sub.ctl->pub_wait, INT_MAX);
 }
 
+/* The waiter bits a skip record's cursor update cleared (bcast.h). */
+static void wake_publisher_for_skips(struct uipc__bcast_ep *ep)
+{
+    uint32_t bits = ep->sub.pub_bits;
+    ep->sub.pub_bits = 0;
+    if (bits)
+        wake_publisher(ep, bits);
+}
+
 /* ------------------------------------------------------------------ */
 /* Subscriber: waiting for messages                                    */
 /* ------------------------------------------------------------------ */
@@ -600,6 +609,7 @@ ssize_t uipc__bcast_recv_peek(struct uipc__bcast_ep *ep, const void **buf,
         return ep->broken;
     for (;;) {
         ssize_t n = uipc__bcast_peek(&ep->sub, buf);
+        wake_publisher_for_skips(ep);
         if (n == -EBADMSG)
             return ep->broken = -EBADMSG;
         if (n != -EAGAIN) {
@@ -610,6 +620,7 @@ ssize_t uipc__bcast_recv_peek(struct uipc__bcast_ep *ep, const void **buf,
         if (r == -EPIPE) {
             /* What the publisher left comes before its end. */
             n = uipc__bcast_peek(&ep->sub, buf);
+            wake_publisher_for_skips(ep);
             ep->peeked = n >= 0;
             return n == -EAGAIN ? -EPIPE : n;
         }
@@ -640,6 +651,7 @@ ssize_t uipc__bcast_recv(struct uipc__bcast_ep *ep, void *buf, size_t cap,
         ssize_t n = uipc__bcast_read(&ep->sub, buf, cap, &bits);
         if (bits)
             wake_publisher(ep, bits);
+        wake_publisher_for_skips(ep);
         if (n == -EBADMSG)
             return ep->broken = -EBADMSG;
         if (n != -EAGAIN)
@@ -649,6 +661,7 @@ ssize_t uipc__bcast_recv(struct uipc__bcast_ep *ep, void *buf, size_t cap,
             n = uipc__bcast_read(&ep->sub, buf, cap, &bits);
             if (bits)
                 wake_publisher(ep, bits);
+            wake_publisher_for_skips(ep);
             return n == -EAGAIN ? -EPIPE : n;
         }
         if (r < 0)

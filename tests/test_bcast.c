@@ -256,6 +256,28 @@ static void test_block_cursors(void **state)
 }
 
 /*
+ * Block mode: a reader that consumed a skip record and waits at the start
+ * of the area must have published that position, or the writer, which
+ * needs the bytes the skip covered, waits for it forever.
+ */
+static void test_block_skip_cursor(void **state)
+{
+    (void)state;
+    struct mem m;
+    mem_new(&m, 4096, 4000, 4, true);
+    struct uipc__bcast_sub *s = reader(&m, 0);
+    assert_int_equal(put(&m, 1500, 0), 0); /* record [0, 1516) */
+    assert_int_equal(get(s), 0);
+    /* 3000 bytes do not fit in the 2580 left: a skip record, then the
+     * record at 4096 needs everything up to the skip's end. */
+    assert_int_equal(put(&m, 3000, 1), -EAGAIN);
+    assert_int_equal(get(s), -EAGAIN); /* consumes the skip, waits at 4096 */
+    assert_int_equal(put(&m, 3000, 1), 0);
+    assert_int_equal(get(s), 1);
+    free(m.map);
+}
+
+/*
  * Everything a subscriber can write is scribbled on: cursors out of range,
  * states, waiter words, join counters.  The writer never crashes or reads
  * out of bounds, and a slot made "free" or moved out of range stops
@@ -429,7 +451,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_in_order_with_skips), cmocka_unit_test(test_lapped_reader),
         cmocka_unit_test(test_late_reader),         cmocka_unit_test(test_overwritten_while_peeked),
-        cmocka_unit_test(test_msgsize_stays),       cmocka_unit_test(test_block_cursors),
+        cmocka_unit_test(test_msgsize_stays),
+        cmocka_unit_test(test_block_cursors),
+        cmocka_unit_test(test_block_skip_cursor),
         cmocka_unit_test(test_scribbled_control),   cmocka_unit_test(test_scribbled_data),
         cmocka_unit_test(test_threads_block),       cmocka_unit_test(test_threads_drop),
     };

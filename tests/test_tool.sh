@@ -224,17 +224,21 @@ for s in shm unix tcp; do
     "$U" sub --wait --timeout 10000 "$uri" > "$T/sub2" 2> "$T/serr2" 7>&- &
     s2=$!
     BG+=("$s1" "$s2")
-    sleep 2 # the subscribers attach; what is published before is not theirs
+    sleep 3 # the subscribers attach; what is published before is not theirs
     printf 'first\nsecond\nthird\n' >&7
     wait "$s1"
     check "$s sub -n 2 exits 0 ($(cat "$T/serr1"))" test $? = 0
-    check "$s sub -n 2 printed the first two messages" test "$(cat "$T/sub1")" = "$(printf 'first\nsecond')"
+    # Under load a subscriber may attach after the first line (what it gets
+    # is then a later run of them; test_pubsub checks the exact contract).
+    check "$s sub -n 2 printed two consecutive messages" grep -qxF "$(tr '\n' ' ' < "$T/sub1")" \
+        <(printf 'first second \nsecond third \n')
     exec 7>&- # end of the publisher's input: it exits, the stream ends
     wait "$pp"
     check "$s pub exits 0 ($(cat "$T/perr"))" test $? = 0
     wait "$s2"
     check "$s sub exits 0 when the publisher is gone ($(cat "$T/serr2"))" test $? = 0
-    check "$s sub printed every message" test "$(cat "$T/sub2")" = "$(printf 'first\nsecond\nthird')"
+    check "$s sub printed the messages up to the last" grep -qxF "$(tr '\n' ' ' < "$T/sub2")" \
+        <(printf 'first second third \nsecond third \nthird \n')
 done
 "$U" sub --timeout 0 "shm://$TAG-nopub" 2> "$T/err"
 check "sub without a publisher fails naming the reason" grep -q "^uipc sub: shm://$TAG-nopub: " "$T/err"
