@@ -200,6 +200,11 @@ static int make_file(int dirfd, const struct bparams *p, char tmp[UIPC__RDV_TMP_
     }
     uint8_t id[16];
     random_id(id);
+    /* The publisher is open before the name exists: a subscriber that
+     * attaches the instant it appears must not take a state that changes
+     * afterwards for the publisher's end. */
+    atomic_store(&h->pub_pid, (uint32_t)getpid());
+    atomic_store(&h->pub_state, 1u << 2 | UIPC__BCAST_PUB_OPEN);
     uipc__bcast_format(h, &p->g, id);
     munmap(h, UIPC__BCAST_HDR_SIZE);
     return fd;
@@ -321,8 +326,6 @@ static int open_pub(struct uipc__bcast_ep *ep, int dirfd, const char *name, cons
     ep->dev = st.st_dev;
     ep->ino = st.st_ino;
     uipc__bcast_pub_bind(&ep->pub, map, &p->g);
-    atomic_store(&ep->hdr->pub_pid, (uint32_t)getpid());
-    atomic_store(&ep->hdr->pub_state, 1u << 2 | UIPC__BCAST_PUB_OPEN);
     return 0;
 }
 

@@ -574,6 +574,51 @@ static void test_shm_hostile_subscriber(void **state)
     assert_int_equal(uipc_close(p), 0);
 }
 
+/*
+ * A subscriber that attaches the instant the publisher's name appears
+ * (it retries while -ENOENT) is a subscriber like any other: it must not
+ * take the publisher's start for its end.
+ */
+static int eager_subscriber(void *arg)
+{
+    uipc_channel *s = NULL;
+    int r;
+    int64_t until = tu_now_ms() + 5000;
+    while ((r = uipc_open(&s, arg, UIPC_SUB)) == -ENOENT && tu_now_ms() < until)
+        ;
+    if (r < 0)
+        return 10;
+    int64_t seq = receive(s, 5000);
+    uipc_close(s);
+    return seq == 0 ? 0 : seq == -EPIPE ? 11 : 12;
+}
+
+static void test_eager_subscriber(void **state)
+{
+    int t = transport(state);
+    for (int round = 0; round < (t == SHM ? 300 : 20); round++) {
+        char uri[256];
+        make_uri(uri, sizeof uri, t, "");
+        pid_t kid = tu_fork(eager_subscriber, uri);
+        uipc_channel *p;
+        usleep((useconds_t)(round % 7) * 100);
+        assert_int_equal(uipc_open(&p, uri, UIPC_CREATE | UIPC_PUB), 0);
+        /* Publish until the subscriber has its message (it may attach late). */
+        int st = -1;
+        for (int k = 0; k < 5000 && st < 0; k++) {
+            assert_int_equal(publish(p, 0, 1000), (ssize_t)msg_len(0));
+            usleep(1000);
+            if (waitpid(kid, &st, WNOHANG) == 0)
+                st = -1;
+        }
+        assert_int_equal(uipc_close(p), 0);
+        if (st < 0)
+            st = tu_wait(kid) << 8;
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            fail_msg("%s round %d: subscriber status %d", scheme_name[t], round, st);
+    }
+}
+
 /* shm: holds 64 subscribers by default, one more is -EBUSY; each of them
  * gets the message, in block mode too. */
 static void test_shm_64_subscribers(void **state)
@@ -630,6 +675,7 @@ int main(void)
         EACH(test_publisher_killed),
         EACH(test_subscriber_killed),
         EACH(test_block_fanout),
+        EACH(test_eager_subscriber),
         cmocka_unit_test(test_not_supported),
         cmocka_unit_test(test_shm_specific),
         cmocka_unit_test(test_shm_hostile_subscriber),

@@ -296,6 +296,7 @@ static void drive(const struct ps_case *c, int nsubs, size_t size, long nthr, in
             subscriber(c, ep, size, nlat, ready[1], report[1]);
     }
     struct ps_end pub;
+    const char *phase = "open";
     int r = ps_open(c, ep, true, &pub);
     unsigned char *buf = calloc(1, size < sizeof(struct msg_hdr) ? sizeof(struct msg_hdr) : size);
     struct msg_hdr h = {0};
@@ -304,6 +305,7 @@ static void drive(const struct ps_case *c, int nsubs, size_t size, long nthr, in
         if (read(ready[0], &ch, 1) != 1)
             r = -EIO;
     /* Warm up until every subscriber has a message. */
+    phase = "warm-up";
     int warm = 0;
     int64_t give_up = now_ns() + 10 * 1000000000LL;
     while (r == 0 && warm < nk && now_ns() < give_up) {
@@ -318,6 +320,8 @@ static void drive(const struct ps_case *c, int nsubs, size_t size, long nthr, in
     if (r == 0 && warm < nk)
         r = -ETIMEDOUT;
     /* Latency at a pace. */
+    if (r == 0)
+        phase = "latency";
     for (int i = 0; r == 0 && i < nlat; i++) {
         h.kind = KIND_LAT;
         h.seq = (uint64_t)i;
@@ -328,6 +332,8 @@ static void drive(const struct ps_case *c, int nsubs, size_t size, long nthr, in
         nanosleep(&pace, NULL);
     }
     /* Throughput. */
+    if (r == 0)
+        phase = "throughput";
     int64_t t0 = now_ns();
     h.kind = KIND_THR;
     for (long i = 0; r == 0 && i < nthr; i++) {
@@ -342,6 +348,8 @@ static void drive(const struct ps_case *c, int nsubs, size_t size, long nthr, in
     double p50s[MAX_SUBS], worst99 = 0;
     int64_t last_end = 0;
     int got = 0;
+    if (r == 0)
+        phase = "a subscriber";
     for (int i = 0; r == 0 && i < nk; i++) {
         struct sub_report rep;
         /* A uipc socket publisher has no thread: what its queues still hold
@@ -374,7 +382,7 @@ static void drive(const struct ps_case *c, int nsubs, size_t size, long nthr, in
     close(report[1]);
     free(buf);
     if (r < 0) {
-        snprintf(out->note, sizeof out->note, "%s", uipc_strerror(r));
+        snprintf(out->note, sizeof out->note, "%s: %s", phase, uipc_strerror(r));
         return;
     }
     qsort(p50s, (size_t)got, sizeof *p50s, cmp_d);
