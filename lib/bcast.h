@@ -286,3 +286,13 @@ ssize_t uipc__bcast_recv_peek(struct uipc__bcast_ep *ep, const void **buf,
 int uipc__bcast_recv_release(struct uipc__bcast_ep *ep);
 /* Subscriber: the level-triggered poll descriptor.  Publisher: -ENOTSUP. */
 int uipc__bcast_pollfd(struct uipc__bcast_ep *ep);
+/*
+ * uipc_poll (the poll_ready operation of internal.h).  Subscriber:
+ * UIPC_POLLIN while a message, a lap or the publisher's end waits
+ * (UIPC_POLLHUP once it is gone); with w, parks on its poll descriptor.
+ * UIPC_POLLOUT always holds (a send fails at once).  Publisher: never
+ * UIPC_POLLIN; UIPC_POLLOUT always (drop mode never waits; block mode's
+ * wait is for live subscribers, which uipc_poll cannot see).
+ */
+struct uipc__pollwait;
+int uipc__bcast_poll_ready(struct uipc__bcast_ep *ep, int events, struct uipc__pollwait *w);

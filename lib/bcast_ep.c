@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -548,6 +549,28 @@ int uipc__bcast_pollfd(struct uipc__bcast_ep *ep)
     ep->polling = true;
     poll_rearm(ep);
     return ep->ps.epfd;
+}
+
+int uipc__bcast_poll_ready(struct uipc__bcast_ep *ep, int events, struct uipc__pollwait *w)
+{
+    int out = events & UIPC_POLLOUT;
+    if (ep->publisher)
+        return out;
+    bool gone = publisher_gone(ep, w != NULL);
+    if (gone)
+        out |= UIPC_POLLHUP;
+    if ((events & UIPC_POLLIN) && (uipc__bcast_readable(&ep->sub) || gone))
+        out |= UIPC_POLLIN;
+    if (out || !w || !(events & UIPC_POLLIN))
+        return out;
+    /* About to sleep: park on the doorbell and look once more. */
+    int fd = uipc__bcast_pollfd(ep);
+    if (fd < 0)
+        return fd;
+    if (poll_rearm(ep))
+        return UIPC_POLLIN | (publisher_gone(ep, false) ? UIPC_POLLHUP : 0);
+    uipc__pollwait_add(w, fd, POLLIN);
+    return 0;
 }
 
 /* Spins up to ?spin= for a message (no adaptive budget: see ring.c for

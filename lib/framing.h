@@ -16,6 +16,8 @@
  * -EMSGSIZE and stays queued.  A timeout in the middle of a message keeps
  * what arrived, so the next call continues where this one stopped: a caller
  * never sees a torn message.  End of stream inside a message is -EPIPE.
+ * A pipe receive with a bounded timeout waits in read() under the alarm of
+ * wait.h rather than in poll (framing.c, wait_and_fill, says why).
  *
  * Sending writes header and body with one writev.  Once any byte of a
  * message is written the message is committed: if the deadline passes
@@ -68,8 +70,11 @@ struct uipc__framer {
     bool eof;              /* the peer's end of stream was read */
     bool large;            /* the last message was >= UIPC__FRAME_DIRECT */
     bool nbfd;             /* no RWF_NOWAIT on pipes: O_NONBLOCK descriptors instead */
+    bool wnb;              /* pipes: the write descriptor is O_NONBLOCK (framing.c) */
+    bool alarmed;          /* pipes: a read may block, the alarm ends it (wait_and_fill) */
     int64_t rcvtimeo_ns;   /* sockets: the SO_RCVTIMEO set, 0 for none (framing.c) */
     bool hup;              /* pipes: the read pipe hung up while we sent: peer gone */
+    bool hup_seen;         /* uipc_poll saw the read side hang up (peer gone) */
     int broken;            /* sticky error (-EBADMSG on a garbage header) */
     size_t max_msg;        /* the channel's limit: a longer header is -EBADMSG (set by the transport) */
     struct uipc__live_check live; /* pipes: when a send looks for the peer's hang-up */
@@ -115,6 +120,15 @@ ssize_t uipc__framer_recv(struct uipc__framer *f, void *buf, size_t cap,
  * Used by the framer and by unix: seqpacket, which frames nothing.
  */
 int uipc__framer_arm_rcvtimeo(struct uipc__framer *f, const struct uipc__deadline *dl);
+/*
+ * The poll_ready operation of a framed channel (internal.h): UIPC_POLLIN
+ * when a whole message (or the end) is in the buffer or in the kernel,
+ * read in without waiting; UIPC_POLLOUT when the write side has room;
+ * UIPC_POLLHUP once the end of stream was read.  Sleeps on the read side
+ * (POLLIN) and the write side (POLLOUT).
+ */
+struct uipc__pollwait;
+int uipc__framer_poll_ready(struct uipc__framer *f, int events, struct uipc__pollwait *w);
 /* The stable poll descriptor (created on first call). */
 int uipc__framer_pollfd(struct uipc__framer *f);
 /* Frees buffers, closes both descriptors and the poll set. */

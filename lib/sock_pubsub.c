@@ -262,7 +262,7 @@ static void accept_pending(struct uipc__sock_channel *c)
     struct uipc__deadline now;
     uipc__deadline_start(&now, 0);
     for (;;) {
-        int fd = uipc__sock_accept_fd(ps->listen_fd, &c->spec, &now);
+        int fd = uipc__sock_accept_one(ps->listen_fd, &c->spec, &now);
         if (fd < 0)
             return;
         if (ps->nsubs == ps->max_subs) {
@@ -528,6 +528,22 @@ int uipc__sockps_pollfd(struct uipc_channel *ch)
     int r = uipc__pollset_add(&ps->ps, ps->listen_fd);
     watch_queues(ps);
     return r < 0 ? r : ep;
+}
+
+int uipc__sockps_poll_ready(struct uipc_channel *ch, int events, struct uipc__pollwait *w)
+{
+    struct uipc__sock_channel *c = (struct uipc__sock_channel *)ch;
+    struct uipc__sockps *ps = c->ps;
+    if (ps->publisher) {
+        accept_pending(c);
+        flush_all(ps);
+        return events & UIPC_POLLOUT;
+    }
+    int out = events & UIPC_POLLOUT; /* a subscriber's send fails at once */
+    if ((events & UIPC_POLLIN) && ps->held >= 0)
+        return out | UIPC_POLLIN;
+    int r = uipc__framer_poll_ready(&c->f, events & ~UIPC_POLLOUT, out ? NULL : w);
+    return r < 0 ? r : r | out;
 }
 
 void uipc__sockps_close(struct uipc_channel *ch)

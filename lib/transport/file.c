@@ -30,12 +30,12 @@
  * reopened later resumes after the last record it took (at-least-once if
  * it dies between the receive and the store, which is one instruction).
  *
- * Parties and liveness: each writer holds an open-file-description lock on
- * byte 0 of the file it writes, so the owner holds <path>.s2c and the
- * client <path>.c2s.  UIPC_CREATE creates both files (through a temporary
- * file linked into place, with ?mode=, default 0600, exactly) or adopts the
- * existing ones with their records; if the owner's lock is held it is
- * -EADDRINUSE.  Attaching needs both files (-ENOENT) and a free client lock
+ * Parties and liveness: each writer holds the rendezvous layer's OFD lock
+ * (slot 0) on the file it writes, so the owner holds <path>.s2c and the
+ * client <path>.c2s.  UIPC_CREATE creates both files (published whole
+ * through the rendezvous layer, with ?mode=, default 0600, exactly) or
+ * adopts the existing ones with their records (only the caller's uid's:
+ * -EPERM otherwise); if the owner's lock is held it is -EADDRINUSE.  Attaching needs both files (-ENOENT) and a free client lock
  * (-EBUSY: two parties only).  No symbolic link is followed at either
  * path (O_NOFOLLOW, -ELOOP); links in the directories above are.
  *
@@ -89,7 +89,7 @@ struct spool_hdr {
     uint32_t hdr_size;
     _Atomic uint64_t commit_off;   /* written by the writer only */
     _Atomic uint64_t read_off;     /* written by the reader only */
-    _Atomic uint32_t writer_pid;   /* the writer that holds byte 0's lock */
+    _Atomic uint32_t writer_pid;   /* the writer that holds the writer lock */
     _Atomic uint32_t writer_session; /* incremented by each writer at attach */
     uint32_t reserved;
 };
@@ -476,6 +476,32 @@ static ssize_t file_recv(struct uipc_channel *ch, void *buf, size_t cap, uipc_ms
     return r;
 }
 
+/* Readiness for uipc_poll: a committed record is a look at the mapped
+ * header; the writer's end is asked only when none waits.  Appending never
+ * waits for the reader: UIPC_POLLOUT always holds. */
+static int file_poll_ready(struct uipc_channel *ch, int events, struct uipc__pollwait *w)
+{
+    struct file_channel *c = (struct file_channel *)ch;
+    int rev = events & UIPC_POLLOUT;
+    for (int look = 0; look < 2 && !(rev & UIPC_POLLIN); look++) {
+        uint64_t commit = atomic_load_explicit(&c->in.hdr->commit_off, memory_order_acquire);
+        if (c->in.off < commit)
+            rev |= events & UIPC_POLLIN;
+        else if (c->eof || writer_gone(c))
+            rev |= UIPC_POLLHUP | (events & UIPC_POLLIN);
+        else if (!w)
+            break;
+        else if (look == 0)
+            drain_inotify(c->ino_fd); /* before sleeping: older events are seen */
+    }
+    if (!rev && w && (events & UIPC_POLLIN)) {
+        uipc__pollset_signal(&c->ps, false);
+        uipc__pollwait_add(w, c->ps.epfd, POLLIN);
+    }
+    return rev;
+}
+
+
 /* ---- life cycle ---- */
 
 static int watch_incoming(struct file_channel *c, const char *path)
@@ -650,4 +676,5 @@ const struct uipc_transport uipc__transport_file = {
     .close = file_close,
     .unlink = file_unlink,
     .pollfd = file_pollfd,
+    .poll_ready = file_poll_ready,
 };
