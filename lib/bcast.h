@@ -174,8 +174,8 @@ struct uipc__bcast_sub {
     const unsigned char *data;
     uint64_t size, max_msg;
     bool block;
-    uint64_t pos;     /* private: the next record to read */
-    uint64_t pending; /* size of the record peeked */
+    uint64_t pos;      /* private: the next record to read */
+    uint64_t pending;  /* size of the record peeked */
     uint32_t pub_bits; /* block: the publisher's waiter bits a skip cleared (the caller wakes) */
 };
 

@@ -435,6 +435,44 @@ static void test_pollfd(void **state)
     assert_int_equal(uipc_close(s), 0);
 }
 
+/* uipc_poll on subscribers: UIPC_POLLIN when a message waits (level-
+ * triggered), UIPC_POLLIN | UIPC_POLLHUP once the publisher is gone. */
+static void test_uipc_poll(void **state)
+{
+    int t = transport(state);
+    char uri[256];
+    make_uri(uri, sizeof uri, t, "");
+    uipc_channel *p, *s1, *s2;
+    assert_int_equal(uipc_open(&p, uri, UIPC_CREATE | UIPC_PUB), 0);
+    assert_int_equal(uipc_open(&s1, uri, UIPC_SUB), 0);
+    assert_int_equal(uipc_open(&s2, uri, UIPC_SUB), 0);
+    uipc_pollitem it[2] = {{.ch = s1, .events = UIPC_POLLIN}, {.ch = s2, .events = UIPC_POLLIN}};
+    int r = uipc_poll(it, 2, 50);
+    assert_true(r == -ETIMEDOUT || r >= 0); /* nothing yet (spurious allowed) */
+    assert_int_equal(publish(p, 7, 1000), (ssize_t)msg_len(7));
+    int64_t deadline = tu_now_ms() + 5000;
+    int ready = 0;
+    while (ready != 3 && tu_now_ms() < deadline) {
+        r = uipc_poll(it, 2, 1000);
+        for (int i = 0; i < 2 && r > 0; i++)
+            if (it[i].revents & UIPC_POLLIN)
+                ready |= 1 << i;
+    }
+    assert_int_equal(ready, 3);
+    assert_int_equal(uipc_poll(it, 2, 0), 2); /* level-triggered: still there */
+    assert_int_equal(receive(s1, 0), 7);
+    assert_int_equal(receive(s2, 0), 7);
+    assert_int_equal(uipc_close(p), 0);
+    it[0].revents = it[1].revents = 0;
+    deadline = tu_now_ms() + 5000;
+    while (!(it[0].revents & UIPC_POLLHUP) && tu_now_ms() < deadline)
+        uipc_poll(it, 1, 1000);
+    assert_true(it[0].revents & UIPC_POLLHUP);
+    assert_int_equal(receive(s1, 0), -EPIPE);
+    assert_int_equal(uipc_close(s1), 0);
+    assert_int_equal(uipc_close(s2), 0);
+}
+
 /* Wrong directions, bad flags and keys, a second publisher. */
 static void test_errors(void **state)
 {
@@ -670,6 +708,7 @@ int main(void)
         EACH(test_errors),
         EACH(test_zero_copy),
         EACH(test_pollfd),
+        EACH(test_uipc_poll),
         EACH(test_drop_nonreader),
         EACH(test_drop_slow),
         EACH(test_publisher_killed),
