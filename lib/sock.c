@@ -682,9 +682,11 @@ int uipc__sock_bound_uri(int fd, const char *given, char *buf, size_t cap)
 int uipc__sock_uri(const struct uipc_channel *ch, const char *given, char *buf, size_t cap)
 {
     const struct uipc__sock_channel *c = (const struct uipc__sock_channel *)ch;
-    if (c->listen_fd < 0 || inet_port(&c->spec.addr) != 0)
+    /* A publisher listens on its own socket, a one-peer owner on listen_fd. */
+    int fd = c->ps ? uipc__sockps_listen_fd(c->ps) : c->listen_fd;
+    if (fd < 0 || inet_port(&c->spec.addr) != 0)
         return 0; /* a client, or a fixed port: as given */
-    return uipc__sock_bound_uri(c->listen_fd, given, buf, cap);
+    return uipc__sock_bound_uri(fd, given, buf, cap);
 }
 
 int uipc__sock_listener_uri(const struct uipc_listener *l, const char *given, char *buf,

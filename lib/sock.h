@@ -125,5 +125,7 @@ int uipc__sockps_pollfd(struct uipc_channel *ch);
  * is always writable and accepts and flushes while asked. */
 int uipc__sockps_poll_ready(struct uipc_channel *ch, int events, struct uipc__pollwait *w);
 void uipc__sockps_close(struct uipc_channel *ch);
+/* The publisher's listening socket (its bound port), -1 for a subscriber. */
+int uipc__sockps_listen_fd(const struct uipc__sockps *ps);
 
 #endif /* UIPC_SOCK_H */

@@ -446,6 +446,11 @@ static int finish_connect(struct uipc__sock_channel *c)
     return err == ECONNREFUSED ? -ENOENT : -err;
 }
 
+int uipc__sockps_listen_fd(const struct uipc__sockps *ps)
+{
+    return ps->publisher ? ps->listen_fd : -1;
+}
+
 int uipc__sockps_open(struct uipc_channel *ch, const struct uipc__sockspec *s,
                       const struct uipc__uri *u, int flags)
 {

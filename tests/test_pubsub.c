@@ -696,6 +696,33 @@ static void test_nothing_left(void **state)
     closedir(d);
 }
 
+/* A publisher on port 0 tells subscribers, through uipc_uri, the port the
+ * kernel chose; a subscriber of that URI receives what it publishes. */
+static void test_tcp_port_zero_uri(void **state)
+{
+    (void)state;
+    uipc_channel *p, *s;
+    assert_int_equal(uipc_open(&p, "tcp://127.0.0.1:0", UIPC_CREATE | UIPC_PUB), 0);
+    const char *uri = uipc_uri(p);
+    assert_non_null(uri);
+    assert_null(strstr(uri, ":0"));
+    assert_int_equal(strncmp(uri, "tcp://127.0.0.1:", 16), 0);
+    assert_int_equal(uipc_open(&s, uri, UIPC_SUB), 0);
+    char buf[16];
+    ssize_t n = -EAGAIN;
+    /* The publisher accepts inside its sends: publish until one arrives. */
+    for (int i = 0; i < 500 && n == -EAGAIN; i++) {
+        assert_int_equal(uipc_send(p, "tick", 4, 1000), 4);
+        n = uipc_recv(s, buf, sizeof buf, 10);
+        if (n == -ETIMEDOUT)
+            n = -EAGAIN;
+    }
+    assert_int_equal(n, 4);
+    assert_memory_equal(buf, "tick", 4);
+    assert_int_equal(uipc_close(s), 0);
+    assert_int_equal(uipc_close(p), 0);
+}
+
 #define EACH(fn)                                                                                   \
     cmocka_unit_test_prestate(fn, (void *)(intptr_t)SHM),                                          \
         cmocka_unit_test_prestate(fn, (void *)(intptr_t)UNIX),                                     \
@@ -716,6 +743,7 @@ int main(void)
         EACH(test_block_fanout),
         EACH(test_eager_subscriber),
         cmocka_unit_test(test_not_supported),
+        cmocka_unit_test(test_tcp_port_zero_uri),
         cmocka_unit_test(test_shm_specific),
         cmocka_unit_test(test_shm_hostile_subscriber),
         cmocka_unit_test(test_shm_64_subscribers),
