@@ -3,7 +3,7 @@
 # benchmark, skipping those already present.  Needs root (or sudo).
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libcmocka-dev python3 python3-pytest valgrind
-      clang libclang-rt-14-dev libzmq3-dev libnng-dev)
+      clang libclang-rt-14-dev libzmq5 libnng1)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

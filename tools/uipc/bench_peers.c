@@ -1,26 +1,98 @@
 /*
  * uipc bench: the libraries people would otherwise pick, measured in the
  * same run with the same loops — ZeroMQ PAIR sockets over ipc:// and
- * tcp://, and nng pair1 over ipc://.  Each is compiled in only when the
- * build found it (UIPC_HAVE_ZMQ, UIPC_HAVE_NNG: optional dependencies found
- * through pkg-config or CMake).  Both libraries start threads, so every
- * socket is made after the fork, in the process that uses it.
+ * tcp://, and nng pair1 over ipc://.
+ *
+ * Neither is a dependency of the tool: each is loaded with dlopen
+ * (libzmq.so.5, libnng.so.1) when the benchmark prepares its row, so an
+ * installed uipc runs on a machine that has neither, and the row then says
+ * "not installed".  The few calls and constants used are declared here
+ * from the libraries' stable ABIs (libzmq 4.x, nng 1.x), so no development
+ * package is needed to build either.  Both libraries start threads, so
+ * every socket is made after the fork, in the process that uses it.
  */
+#include <dlfcn.h>
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "bench.h"
 
-#ifdef UIPC_HAVE_ZMQ
-#include <zmq.h>
+/*
+ * Resolves each name of syms into the function pointer at the same index
+ * of fns from the first of sonames that loads.  0, or -ENOTSUP with
+ * l->note saying what is missing.  The handle is never closed: the
+ * libraries' threads may outlive any one row.
+ */
+static int load_peer(struct bench_link *l, const char *soname, const char *const *syms,
+                     void (**fns)(void), size_t n)
+{
+    void *h = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        snprintf(l->note, sizeof l->note, "not installed (%s)", soname);
+        return -ENOTSUP;
+    }
+    for (size_t i = 0; i < n; i++) {
+        /* POSIX lets a data pointer from dlsym become a function pointer. */
+        void *p = dlsym(h, syms[i]);
+        if (!p) {
+            snprintf(l->note, sizeof l->note, "%s lacks %s", soname, syms[i]);
+            return -ENOTSUP;
+        }
+        memcpy(&fns[i], &p, sizeof p);
+    }
+    return 0;
+}
+
+/* ---- ZeroMQ: from zmq.h of libzmq 4 ---- */
+
+enum { ZMQ_PAIR = 0, ZMQ_LINGER = 17, ZMQ_RCVTIMEO = 27, ZMQ_SNDTIMEO = 28 };
+
+struct zmq_api {
+    void *(*ctx_new)(void);
+    int (*ctx_term)(void *ctx);
+    void *(*socket)(void *ctx, int type);
+    int (*setsockopt)(void *s, int opt, const void *val, size_t len);
+    int (*bind)(void *s, const char *addr);
+    int (*connect)(void *s, const char *addr);
+    int (*send)(void *s, const void *buf, size_t len, int flags);
+    int (*recv)(void *s, void *buf, size_t len, int flags);
+    int (*close)(void *s);
+    int (*errno_)(void);
+    const char *(*strerror)(int err);
+};
+
+static const char *const zmq_syms[] = {
+    "zmq_ctx_new", "zmq_ctx_term", "zmq_socket", "zmq_setsockopt", "zmq_bind", "zmq_connect",
+    "zmq_send",    "zmq_recv",     "zmq_close",  "zmq_errno",      "zmq_strerror"};
+
+/* The calls, loaded once per process; ptr[2] points at them. */
+static struct zmq_api zmq_calls;
+
+static int zmq_load(struct bench_link *l)
+{
+    _Static_assert(sizeof zmq_calls == sizeof zmq_syms / sizeof *zmq_syms * sizeof(void (*)(void)),
+                   "one symbol per member");
+    if (!zmq_calls.ctx_new) {
+        struct zmq_api api;
+        int r = load_peer(l, "libzmq.so.5", zmq_syms, (void (**)(void))&api,
+                          sizeof zmq_syms / sizeof *zmq_syms);
+        if (r < 0)
+            return r;
+        zmq_calls = api;
+    }
+    l->ptr[2] = &zmq_calls;
+    return 0;
+}
 
 /* ptr[0] the context, ptr[1] the socket; uri: the endpoint. */
 static int zmq_prepare_ipc(struct bench_link *l)
 {
     snprintf(l->uri, sizeof l->uri, "ipc://%s/zmq.ipc", l->tmpdir);
-    return 0;
+    return zmq_load(l);
 }
 
 static int zmq_prepare_tcp(struct bench_link *l)
@@ -29,69 +101,105 @@ static int zmq_prepare_tcp(struct bench_link *l)
     if (port < 0)
         return port;
     snprintf(l->uri, sizeof l->uri, "tcp://127.0.0.1:%d", port);
-    return 0;
+    return zmq_load(l);
 }
 
 static int zmq_link_open(struct bench_link *l)
 {
+    const struct zmq_api *z = l->ptr[2];
     int timeout = l->timeout_ms, linger = 0;
-    l->ptr[0] = zmq_ctx_new();
+    l->ptr[0] = z->ctx_new();
     if (!l->ptr[0])
         return -errno;
-    l->ptr[1] = zmq_socket(l->ptr[0], ZMQ_PAIR);
+    l->ptr[1] = z->socket(l->ptr[0], ZMQ_PAIR);
     if (!l->ptr[1])
         goto fail;
-    zmq_setsockopt(l->ptr[1], ZMQ_RCVTIMEO, &timeout, sizeof timeout);
-    zmq_setsockopt(l->ptr[1], ZMQ_SNDTIMEO, &timeout, sizeof timeout);
-    zmq_setsockopt(l->ptr[1], ZMQ_LINGER, &linger, sizeof linger);
-    if ((l->side == 0 ? zmq_bind(l->ptr[1], l->uri) : zmq_connect(l->ptr[1], l->uri)) < 0)
+    z->setsockopt(l->ptr[1], ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    z->setsockopt(l->ptr[1], ZMQ_SNDTIMEO, &timeout, sizeof timeout);
+    z->setsockopt(l->ptr[1], ZMQ_LINGER, &linger, sizeof linger);
+    if ((l->side == 0 ? z->bind(l->ptr[1], l->uri) : z->connect(l->ptr[1], l->uri)) < 0)
         goto fail;
     return 0;
 fail:;
-    int r = -zmq_errno();
-    snprintf(l->note, sizeof l->note, "zmq: %s", zmq_strerror(-r));
+    int r = -z->errno_();
+    snprintf(l->note, sizeof l->note, "zmq: %s", z->strerror(-r));
     if (l->ptr[1])
-        zmq_close(l->ptr[1]);
-    zmq_ctx_term(l->ptr[0]);
+        z->close(l->ptr[1]);
+    z->ctx_term(l->ptr[0]);
     l->ptr[0] = l->ptr[1] = NULL;
     return r < 0 ? r : -EIO;
 }
 
 static int zmq_link_send(struct bench_link *l, const void *buf, size_t len)
 {
+    const struct zmq_api *z = l->ptr[2];
     int n;
-    while ((n = zmq_send(l->ptr[1], buf, len, 0)) < 0 && zmq_errno() == EINTR)
+    while ((n = z->send(l->ptr[1], buf, len, 0)) < 0 && z->errno_() == EINTR)
         ;
-    return n < 0 ? -zmq_errno() : 0;
+    return n < 0 ? -z->errno_() : 0;
 }
 
 static int zmq_link_recv(struct bench_link *l, void *buf, size_t len)
 {
+    const struct zmq_api *z = l->ptr[2];
     int n;
-    while ((n = zmq_recv(l->ptr[1], buf, len, 0)) < 0 && zmq_errno() == EINTR)
+    while ((n = z->recv(l->ptr[1], buf, len, 0)) < 0 && z->errno_() == EINTR)
         ;
     if (n < 0)
-        return zmq_errno() == EAGAIN ? -ETIMEDOUT : -zmq_errno();
+        return z->errno_() == EAGAIN ? -ETIMEDOUT : -z->errno_();
     return (size_t)n == len ? 0 : -EBADMSG;
 }
 
 static void zmq_link_close(struct bench_link *l)
 {
+    const struct zmq_api *z = l->ptr[2];
     if (l->ptr[1])
-        zmq_close(l->ptr[1]);
+        z->close(l->ptr[1]);
     if (l->ptr[0])
-        zmq_ctx_term(l->ptr[0]);
+        z->ctx_term(l->ptr[0]);
 }
-#endif
 
-#ifdef UIPC_HAVE_NNG
-#include <nng/nng.h>
-#include <nng/protocol/pair1/pair.h>
+/* ---- nng: from nng/nng.h and nng/protocol/pair1/pair.h of nng 1.x ---- */
 
-/* fd[0] holds the socket id. */
+typedef struct nng_socket_s {
+    uint32_t id;
+} nng_socket;
+
+enum { NNG_ETIMEDOUT = 5 };
+
+struct nng_api {
+    int (*pair1_open)(nng_socket *s);
+    int (*close)(nng_socket s);
+    int (*socket_set_size)(nng_socket s, const char *opt, size_t v);
+    int (*socket_set_ms)(nng_socket s, const char *opt, int32_t ms);
+    int (*listen)(nng_socket s, const char *url, void *listener, int flags);
+    int (*dial)(nng_socket s, const char *url, void *dialer, int flags);
+    int (*send)(nng_socket s, void *buf, size_t len, int flags);
+    int (*recv)(nng_socket s, void *buf, size_t *len, int flags);
+    const char *(*strerror)(int err);
+};
+
+static const char *const nng_syms[] = {"nng_pair1_open",     "nng_close",     "nng_socket_set_size",
+                                       "nng_socket_set_ms", "nng_listen",    "nng_dial",
+                                       "nng_send",          "nng_recv",      "nng_strerror"};
+
+static struct nng_api nng_calls;
+
+/* fd[0] holds the socket id, ptr[2] the calls. */
 static int nng_prepare_ipc(struct bench_link *l)
 {
+    _Static_assert(sizeof nng_calls == sizeof nng_syms / sizeof *nng_syms * sizeof(void (*)(void)),
+                   "one symbol per member");
     snprintf(l->uri, sizeof l->uri, "ipc://%s/nng.ipc", l->tmpdir);
+    if (!nng_calls.pair1_open) {
+        struct nng_api api;
+        int r = load_peer(l, "libnng.so.1", nng_syms, (void (**)(void))&api,
+                          sizeof nng_syms / sizeof *nng_syms);
+        if (r < 0)
+            return r;
+        nng_calls = api;
+    }
+    l->ptr[2] = &nng_calls;
     return 0;
 }
 
@@ -104,19 +212,20 @@ static nng_socket nng_sock(const struct bench_link *l)
 
 static int nng_link_open(struct bench_link *l)
 {
+    const struct nng_api *g = l->ptr[2];
     nng_socket s;
-    int e = nng_pair1_open(&s);
+    int e = g->pair1_open(&s);
     if (e == 0) {
         l->fd[0] = (int)s.id;
-        nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, 0); /* no limit: 1 MiB messages too */
-        nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, l->timeout_ms);
-        nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, l->timeout_ms);
-        e = l->side == 0 ? nng_listen(s, l->uri, NULL, 0) : nng_dial(s, l->uri, NULL, 0);
+        g->socket_set_size(s, "recv-size-max", 0); /* no limit: 1 MiB messages too */
+        g->socket_set_ms(s, "recv-timeout", l->timeout_ms);
+        g->socket_set_ms(s, "send-timeout", l->timeout_ms);
+        e = l->side == 0 ? g->listen(s, l->uri, NULL, 0) : g->dial(s, l->uri, NULL, 0);
         if (e)
-            nng_close(s);
+            g->close(s);
     }
     if (e) {
-        snprintf(l->note, sizeof l->note, "nng: %s", nng_strerror(e));
+        snprintf(l->note, sizeof l->note, "nng: %s", g->strerror(e));
         l->fd[0] = -1;
         return -EIO;
     }
@@ -125,14 +234,16 @@ static int nng_link_open(struct bench_link *l)
 
 static int nng_link_send(struct bench_link *l, const void *buf, size_t len)
 {
-    int e = nng_send(nng_sock(l), (void *)buf, len, 0);
+    const struct nng_api *g = l->ptr[2];
+    int e = g->send(nng_sock(l), (void *)buf, len, 0);
     return e == 0 ? 0 : e == NNG_ETIMEDOUT ? -ETIMEDOUT : -EIO;
 }
 
 static int nng_link_recv(struct bench_link *l, void *buf, size_t len)
 {
+    const struct nng_api *g = l->ptr[2];
     size_t got = len;
-    int e = nng_recv(nng_sock(l), buf, &got, 0);
+    int e = g->recv(nng_sock(l), buf, &got, 0);
     if (e)
         return e == NNG_ETIMEDOUT ? -ETIMEDOUT : -EIO;
     return got == len ? 0 : -EBADMSG;
@@ -140,23 +251,17 @@ static int nng_link_recv(struct bench_link *l, void *buf, size_t len)
 
 static void nng_link_close(struct bench_link *l)
 {
+    const struct nng_api *g = l->ptr[2];
     if (l->fd[0] >= 0)
-        nng_close(nng_sock(l));
+        g->close(nng_sock(l));
 }
-#endif
 
 void bench_add_peers(struct bench_case *list, size_t *n)
 {
-    (void)list;
-    (void)n;
-#ifdef UIPC_HAVE_ZMQ
     bench_case_add(list, n, GROUP_PEER, "zmq ipc", "ipc:// ZMQ_PAIR", zmq_prepare_ipc,
                    zmq_link_open, zmq_link_send, zmq_link_recv, zmq_link_close);
     bench_case_add(list, n, GROUP_PEER, "zmq tcp", "tcp:// ZMQ_PAIR", zmq_prepare_tcp,
                    zmq_link_open, zmq_link_send, zmq_link_recv, zmq_link_close);
-#endif
-#ifdef UIPC_HAVE_NNG
     bench_case_add(list, n, GROUP_PEER, "nng ipc", "ipc:// pair1", nng_prepare_ipc,
                    nng_link_open, nng_link_send, nng_link_recv, nng_link_close);
-#endif
 }
