@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * shm_bench — the shm: ring against its baselines, in one run.
  *

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Debian packages with CPack: `cpack -G DEB` in a build tree makes
 #
 #   libuipc0      the shared library (libuipc.so.0), ldconfig trigger

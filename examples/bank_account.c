@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bank_account: several processes update one bank account kept in a shared
  * region, first without a lock (updates get lost: the race made visible),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * hello — the README's quick start: a parent and a child process exchange
  * one message over the channel named on the command line.  Change the URI,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * job_queue — the web-server pattern on an N-party queue: a dispatcher
  * pushes jobs onto the queue named on the command line, N worker

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * parallel_sum — sums 1..N by splitting the range over K worker processes
  * that report their partial sums to the parent over the channel named on

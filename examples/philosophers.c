@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * philosophers: the dining philosophers as processes, one named semaphore
  * (uipc_sem) per fork.

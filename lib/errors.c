@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The one list of error texts.  libuipc reports kernel and library
  * conditions as negative errno values; this table gives each one a message

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Small descriptor and process helpers shared by the transports.
  */

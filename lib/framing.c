@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Length-prefixed framing over byte streams and the epoll-based poll set.
  * The contract is in framing.h; this file is the only place that deals with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Length-prefixed messages over a byte stream (pipe, FIFO, stream socket),
  * written once for every stream transport.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Internal core of libuipc: the channel base, the transport operations table
  * and the declarations shared between the files of lib/.  Nothing here is

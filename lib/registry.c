@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The scheme table: every transport libuipc knows, in one static array.
  * Adding a transport is one file in transport/ and one row here.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The shared-memory ring behind shm: and mmap: (see ring.h and docs/shm.md).
  *

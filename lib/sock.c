@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Socket machinery shared by unix: and tcp:; the contract is in sock.h.
  *

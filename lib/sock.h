@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Socket machinery shared by unix: and tcp: — addresses, listening with
  * stale-rendezvous take-over, accepting with an allow_uid filter, and the

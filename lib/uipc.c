@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Public entry points: validate the arguments, parse the URI once, look up
  * the transport, check its query keys and dispatch through its operations

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The URI parser: one pass over the text into struct uipc__uri, decoding
  * percent escapes and refusing control characters, then typed getters for

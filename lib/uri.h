@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * URI parsing, done once per call in uipc.c and then read by the transport.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Deadlines, poll with the remaining time, and futex wait/wake.  The only
  * place in the library that deals with EINTR around a sleep.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The Debian packages, as a user gets them: builds libuipc0, libuipc-dev,
 # uipc-tools and python3-uipc with CPack (cmake/packaging.cmake) in
 # out/deb, checks their dependencies, installs them with dpkg, then with

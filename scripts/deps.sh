@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Installs the Debian packages libuipc needs to build, test, fuzz and
 # benchmark, skipping those already present.  Needs root (or sudo).
 set -euo pipefail

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The newcomer's first command: installs what is missing, configures and
 # builds libuipc in ./build, then runs the main job: a quick benchmark of
 # every transport against the raw mechanisms and the peers.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The whole test suite, as CI runs it:
 #   1. the suite (cmocka via ctest) in a -Werror build, including the
 #      consumer test that installs the library and builds against it;

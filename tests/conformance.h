@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * What the conformance suite (test_conformance.c) and its separately
  * started peer program (uipc_peer.c) agree on: the largest message the

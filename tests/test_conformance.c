@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The conformance suite: one contract (shared/API.md, include/uipc/uipc.h),
  * every transport.  The same test bodies run against every row of the case

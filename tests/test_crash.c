@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Crash injection (issue 7): a stream of sequenced, checksummed messages
  * between two processes while one of them is SIGKILLed at a random point.

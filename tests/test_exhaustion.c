@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Resource exhaustion (issue 7): when the process runs out of descriptors,
  * a message queue limit is reached or /dev/shm is full, every call fails

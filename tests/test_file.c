@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * file: — append-only spool files: round trips, persistence across closes
  * with -EPIPE after a clean close, resuming after the last consumed record,

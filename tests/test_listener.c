@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Listeners: 8 clients at once on unix: and tcp:, each served on its own
  * channel; allow_uid refusing a client that runs under another uid.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mq: — POSIX message queues: round trips both ways, priorities in order,
  * a too-large message staying queued, timeouts and EINTR, the poll

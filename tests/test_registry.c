@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The transport registry (lib/registry.c): every row is a usable ops table.
  * Checked against the internal table itself, so a transport added with a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The shared-memory ring (lib/ring.c) from the inside: records, wrapping
  * and skip records, a full and an empty ring, waiter bits, validation of

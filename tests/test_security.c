@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Security properties of every named rendezvous (issue 7):
  *  - what is created has exactly ?mode= (default 0600), whatever the umask;

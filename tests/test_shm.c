@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * shm: and mmap: across real processes: streams of messages both ways
  * (spinning and futex-only, UIPC_STRESS_MSGS each, default 10^6), fork

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Robust process-shared mutexes (uipc_mutex_*) inside a shm: region:
  * mutual exclusion across processes, recovery after the owner is killed

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Notifications (uipc_notify*): values from another process arrive in
  * order with the sender's pid, timeouts per the contract, resumption after

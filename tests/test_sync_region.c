@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Shared regions (uipc_region_*): shm: and mmap: creation, attachment by
  * unrelated processes, sizes, permissions, ownership and takeover of a stale

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Named semaphores (uipc_sem_*): counting across real processes, blocking
  * and waking, timeouts per the contract (0 never waits: -EAGAIN; > 0:

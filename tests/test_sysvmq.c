@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sysvmq: — System V message queues: round trips both ways, selective
  * receive by type with msgrcv semantics, a too-large message staying

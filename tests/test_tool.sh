@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Tests of the uipc(1) tool, driving the real binary: round trips between
 # two uipc processes on every transport built in (text and binary-safe
 # --raw), `ls` seeing a channel live, gone, and stale after SIGKILL, `rm`

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * udp: — datagrams on loopback: round trips over IPv4 and IPv6, the owner
  * replying to the peer it last heard from (and waiting for one before it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The URI parser and the bad-input table: malformed and hostile URIs given
  * to uipc_open, uipc_pair and uipc_listen each get their documented error,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Helpers shared by the tests: unique names, descriptor counting, forking a
  * child that runs a function and reporting its exit status.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * uipc_peer — the "separately started program" of the conformance suite.
  * test_conformance fork+execs it so that the two ends of a channel live in

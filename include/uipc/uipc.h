@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libuipc — one message API over every classic Linux IPC mechanism.
  *
@@ -28,10 +29,23 @@
 extern "C" {
 #endif
 
+/*
+ * The version of this header; uipc_version() gives the library's.  These
+ * three lines are the only place the version is written: CMake reads them,
+ * and the other macros are derived from them.  UIPC_VERSION_NUMBER is
+ * MAJOR * 10000 + MINOR * 100 + PATCH, for compile-time checks such as
+ * "#if UIPC_VERSION_NUMBER >= 200" (0.2.0 or later).
+ */
 #define UIPC_VERSION_MAJOR 0
 #define UIPC_VERSION_MINOR 1
 #define UIPC_VERSION_PATCH 0
-#define UIPC_VERSION_STRING "0.1.0"
+#define UIPC_VERSION_NUMBER \
+    (UIPC_VERSION_MAJOR * 10000 + UIPC_VERSION_MINOR * 100 + UIPC_VERSION_PATCH)
+#define UIPC_STRINGIFY_(x) #x
+#define UIPC_VERSION_JOIN_(major, minor, patch) \
+    UIPC_STRINGIFY_(major) "." UIPC_STRINGIFY_(minor) "." UIPC_STRINGIFY_(patch)
+#define UIPC_VERSION_STRING \
+    UIPC_VERSION_JOIN_(UIPC_VERSION_MAJOR, UIPC_VERSION_MINOR, UIPC_VERSION_PATCH)
 
 #if defined(UIPC_BUILDING) && defined(__GNUC__)
 #define UIPC_API __attribute__((visibility("default")))

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A process-shared robust mutex placed in the caller's uipc_mutex (which
  * lives inside a region): a pthread mutex with PTHREAD_PROCESS_SHARED,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Notifications: one int carried to another process by a queued real-time
  * signal, SIGRTMIN+7 (sigqueue), received synchronously with sigtimedwait.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Raw shared regions: "shm://name?size=&mode=" (POSIX shared memory object
  * "/name", in /dev/shm) and "mmap:///path?size=&mode=" (a regular file).

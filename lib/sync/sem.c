@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Named counting semaphores shared by unrelated processes: a futex on a
  * counter in a small POSIX shared memory object "/uipc-sem-<name>".

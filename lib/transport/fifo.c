@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fifo: — named pipes, one per direction: "fifo:///tmp/job" makes
  * /tmp/job.c2s (client to owner) and /tmp/job.s2c (owner to client).

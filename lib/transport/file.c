@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * file: — append-only spool files, "file:///var/tmp/spool?maxmsg=1M&mode=0600".
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mmap: — the rings of shm: in a regular file, so messages outlive the
  * processes (the ring is lib/ring.c, written once for both).

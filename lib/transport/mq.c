@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mq: — POSIX message queues, "mq:///jobs?depth=10&maxmsg=8192&mode=0600".
  *

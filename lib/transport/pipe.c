@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pipe: — two anonymous pipes, one per direction; uipc_pair only.
  *

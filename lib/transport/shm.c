@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * shm: — two lock-free rings in POSIX shared memory (the ring is lib/ring.c).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sysvmq: — a System V message queue, "sysvmq://0x1234" (a numeric key,
  * decimal or 0x hex) or "sysvmq:///etc/app?proj=7" (ftok of an existing

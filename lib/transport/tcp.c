@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tcp: — TCP over IPv4 or IPv6: "tcp://127.0.0.1:7000", "tcp://[::1]:7000",
  * "tcp://localhost:7000".

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * udp: — UDP datagrams, "udp://127.0.0.1:7001", "udp://[::1]:7001",
  * "udp://localhost:7001".

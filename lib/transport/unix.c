@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * unix: — UNIX domain sockets: "unix:///path" (a socket file) or
  * "unix:@name" (abstract namespace).

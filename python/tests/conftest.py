@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Shared fixtures: unique names, free ports, the uipc tool, and waiting for
 a rendezvous that another process makes.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """asyncio: several channels of different transports served by one event
 loop through fileno()/add_reader, with arecv/asend and async iteration."""
 import asyncio

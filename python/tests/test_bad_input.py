@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Bad input raises a clear exception and never crashes the interpreter:
 wrong types, closed objects, huge sizes, garbage URIs, bad timeouts."""
 import errno

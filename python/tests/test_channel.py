@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Channels made with uipc.pair: sending, receiving, timeouts, zero-copy,
 attributes, fork, and closing from another thread."""
 import errno

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A C program (the uipc(1) tool, built on the C API) and Python talking
 over every transport, each side as owner and as peer, text and binary.
 pipe: has no name: it is made by uipc.pair and shared with a forked child

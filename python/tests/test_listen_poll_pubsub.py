@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Listeners, uipc.poll and publish/subscribe.  poll and pub/sub wrap
 calls that newer libuipc releases add: with an older library the tests
 check the clear ENOTSUP and skip the rest, saying so."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Regions as buffers, robust mutexes inside them (a holder killed with
 SIGKILL), semaphores across processes, notifications."""
 import errno

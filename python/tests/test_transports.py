@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Every named transport from Python: the owner and an attached peer in
 two processes (the peer is a forked child), both directions, fileno."""
 import os

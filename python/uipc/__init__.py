@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """libuipc for Python: one message API over every classic Linux IPC mechanism.
 
 Open a channel by URI, send and receive messages; change the URI and the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Loading libuipc with ctypes, the C prototypes, and errno -> exception.
 
 Nothing here is public: ``uipc/__init__.py`` builds the Python API on it.

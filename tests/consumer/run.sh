@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Consumer test: install libuipc into a temporary prefix, then build
 # examples/parallel_sum.c outside the tree twice — with pkg-config and with
 # find_package(uipc) — and run both over every transport given.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer harness for stream framing (lib/framing.c): a hostile peer
  * sends arbitrary bytes on a stream and the receiver must never crash,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer harness for the recovery code of the persistent transports:
  * what file: (lib/transport/file.c) and mmap: (lib/ring.c,

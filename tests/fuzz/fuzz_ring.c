@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer harness for the shared-memory ring (lib/ring.c, layer 1).  The
  * mapping is shared with a process we do not trust, so whatever it holds

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer harness for the URI parser (lib/uri.c) and everything that reads
  * a parsed URI without touching the file system or the network: every

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * uipc bench: one-way latency and throughput of every transport built into
  * libuipc, next to the raw kernel mechanisms they wrap and the libraries

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * uipc bench internals: a "case" is one way of moving messages between two
  * processes (a libuipc URI, a raw kernel mechanism, a peer library), seen

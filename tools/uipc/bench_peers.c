@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * uipc bench: the libraries people would otherwise pick, measured in the
  * same run with the same loops — ZeroMQ PAIR sockets over ipc:// and

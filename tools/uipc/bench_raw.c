@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * uipc bench: the raw mechanisms, measured in the same run as the libuipc
  * transports that wrap them, so the ratio shows what libuipc costs:

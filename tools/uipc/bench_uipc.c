@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * uipc bench: the libuipc cases.  A static table gives, per scheme, the URI
  * the benchmark uses and the raw mechanism it is compared with; a scheme

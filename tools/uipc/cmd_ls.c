@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * uipc ls / uipc rm: libuipc's rendezvous on this machine, and removing
  * the stale ones.

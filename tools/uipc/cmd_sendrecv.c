@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * uipc send / uipc recv: a channel on the command line.
  *

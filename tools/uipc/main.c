@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * uipc(1): the entry point.  Dispatches to one subcommand per file
  * (cmd_sendrecv.c, cmd_ls.c, bench.c) and holds the few helpers they share:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * uipc bench --svg: the results as a bar chart, written by hand (no
  * dependency).  One block per message size, rows sorted by latency as in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Declarations shared by the files of the uipc(1) tool.  The tool is built
  * on the public API only (<uipc/uipc.h>); everything it knows about the
