@@ -19,6 +19,15 @@ install(DIRECTORY ${PROJECT_SOURCE_DIR}/python/uipc
   DESTINATION lib/python3/dist-packages COMPONENT python EXCLUDE_FROM_ALL
   FILES_MATCHING PATTERN "*.py" PATTERN "py.typed" PATTERN "__pycache__" EXCLUDE)
 
+# Each package carries the licence as /usr/share/doc/<package>/copyright.
+foreach(comp_pkg lib:libuipc0 dev:libuipc-dev tools:uipc-tools python:python3-uipc)
+  string(REPLACE ":" ";" comp_pkg "${comp_pkg}")
+  list(GET comp_pkg 0 comp)
+  list(GET comp_pkg 1 pkg)
+  install(FILES ${PROJECT_SOURCE_DIR}/LICENSE DESTINATION share/doc/${pkg} RENAME copyright
+          COMPONENT ${comp} EXCLUDE_FROM_ALL)
+endforeach()
+
 set(UIPC_DEB_MAINTAINER "libuipc developers" CACHE STRING "Maintainer field of the .deb packages")
 set(UIPC_DEB_RELEASE 1 CACHE STRING "Debian revision of the .deb packages")
 
