@@ -106,3 +106,14 @@ def wait_bound(uri, timeout=10.0):
                 return
         time.sleep(0.01)
     raise TimeoutError(f"nothing bound {scheme} port {port}")
+
+
+def child_env():
+    """The environment for a child interpreter that must import this same
+    uipc package (whatever the current directory)."""
+    env = os.environ.copy()
+    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(uipc.__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [pkg_parent, env.get("PYTHONPATH")]))
+    if env.get("UIPC_LIBRARY"):
+        env["UIPC_LIBRARY"] = uipc.library_path()  # absolute: the cwd may change
+    return env

@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from conftest import child_env
+
 import uipc
 
 GARBAGE_URIS = [
@@ -180,6 +182,6 @@ except ValueError:
 print("survived")
 """
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60,
-                       env=os.environ.copy())
+                       env=child_env())
     assert r.returncode == 0, r.stderr.decode()
     assert r.stdout.strip() == b"survived"

@@ -11,7 +11,7 @@ import textwrap
 import pytest
 
 import uipc
-from conftest import NAMED_SCHEMES, attach, wait_bound
+from conftest import child_env, NAMED_SCHEMES, attach, wait_bound
 
 BINARY = bytes(range(256)) * 4
 
@@ -70,7 +70,7 @@ def test_python_one_liner_reaches_c_recv(scheme, uri_for, uipc_tool):
             except (FileNotFoundError, ConnectionRefusedError):
                 time.sleep(0.01)
     """)
-    r = subprocess.run([sys.executable, "-c", code], timeout=30, env=os.environ.copy())
+    r = subprocess.run([sys.executable, "-c", code], timeout=30, env=child_env())
     assert r.returncode == 0
     assert finish(p) == b"hello from python\n"
 
