@@ -96,24 +96,29 @@ def test_pipe_pair_across_fork():
     assert os.waitstatus_to_exitcode(status) == 0
 
 
-def test_python_subscriber_of_a_c_publisher(uri_for, uipc_tool):
+@pytest.mark.parametrize("scheme", ["shm", "unix", "tcp"])
+def test_python_subscribers_of_a_c_publisher(scheme, uri_for):
+    """tests/py_pub_peer.c publishes; two Python subscribers get every
+    message in order, then the end of the stream when it closes."""
     if not uipc.has_pubsub():
         pytest.skip("publish/subscribe is not in this libuipc")
-    helptext = subprocess.run([uipc_tool, "send", "--help"], capture_output=True).stdout
-    if b"--pub" not in helptext:
-        pytest.skip("this uipc tool has no `send --pub`")
-    uri = uri_for("shm")
-    p = subprocess.Popen([uipc_tool, "send", "--pub", "--timeout", "10000", uri],
-                         stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    peer = os.environ.get("UIPC_PUB_PEER")
+    if not peer:
+        pytest.skip("UIPC_PUB_PEER (tests/py_pub_peer, built by ctest) is not set")
+    uri = uri_for(scheme)
+    p = subprocess.Popen([peer, uri, "50"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
     try:
-        sub = attach(uri, sub=True, timeout=10)
-        with sub:
-            sub.timeout = 10
-            p.stdin.write(b"a\nb\nc\n")
-            p.stdin.close()
-            got = []
-            for m in sub:
-                got.append(m)
-        assert got == [b"a", b"b", b"c"]
+        assert p.stdout.readline() == b"ready\n", p.stderr.read().decode()
+        subs = [attach(uri, sub=True, timeout=10) for _ in range(2)]
+        p.stdin.write(b"go\n")
+        p.stdin.flush()
+        for s in subs:
+            s.timeout = 10
+            assert list(s) == [b"m%d" % i for i in range(50)]  # then BrokenPipeError
+            s.close()
+        assert p.wait(30) == 0, p.stderr.read().decode()
     finally:
-        p.wait(30)
+        if p.poll() is None:
+            p.kill()
+        p.wait()
