@@ -5,6 +5,7 @@ import errno
 import os
 import selectors
 import signal
+import sys
 import threading
 import time
 
@@ -259,3 +260,35 @@ def test_message_attributes_default_and_unsupported(chans):
     with pytest.raises(OSError) as e:
         a.send(b"x", priority=3)
     assert e.value.errno == errno.ENOTSUP
+
+
+def test_two_threads_sharing_a_channel_get_whole_distinct_messages(chans):
+    a, b = chans
+    n, size = 400, 20000
+    got, errors = [], []
+    old_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+
+    def reader():
+        try:
+            while True:
+                m = b.recv(5)
+                if m == b"stop":
+                    return
+                got.append(m)
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=reader) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for i in range(n):
+        a.send(bytes([i % 256]) * size, 5)
+    a.send(b"stop", 5)
+    a.send(b"stop", 5)
+    for t in threads:
+        t.join(30)
+    sys.setswitchinterval(old_interval)
+    assert not errors
+    assert sorted(m[0] for m in got) == sorted(i % 256 for i in range(n))
+    assert all(len(set(m)) == 1 and len(m) == size for m in got)

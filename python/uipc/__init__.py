@@ -485,18 +485,28 @@ class Channel(_Handle):
 
     def _recv(self, timeout: Any, info: Optional[_lib.MsgInfo]) -> bytes:
         ms = self._ms(timeout)
-        buf, cbuf = self._scratch_buffer()
-        while True:
-            if info is None:
-                n = self._wait_call(C.recv, ms, cbuf, len(buf))
-            else:
-                n = self._wait_call(C.recvmsg, ms, cbuf, len(buf), byref(info))
-            if n == -errno.EMSGSIZE and len(buf) < self.max_msg:
-                # The message stays queued: grow and ask again.
-                buf, cbuf = self._scratch_buffer(min(self.max_msg, len(buf) * 4))
-                continue
-            check(n)
-            return ctypes.string_at(ctypes.addressof(cbuf), n)
+        got: List[bytes] = []
+
+        def once(t: int) -> int:
+            # Receive and copy out under the lock: the scratch buffer is shared.
+            with self._lock:
+                h = self._handle()
+                while True:
+                    buf, cbuf = self._scratch_buffer()
+                    if info is None:
+                        n = C.recv(h, cbuf, len(buf), t)
+                    else:
+                        n = C.recvmsg(h, cbuf, len(buf), byref(info), t)
+                    if n == -errno.EMSGSIZE and len(buf) < C.max_msg(h):
+                        # The message stays queued: grow and ask again.
+                        self._scratch_buffer(min(C.max_msg(h), len(buf) * 4))
+                        continue
+                    if n >= 0:
+                        got.append(ctypes.string_at(ctypes.addressof(cbuf), n))
+                    return n
+
+        check(_wait(once, ms))
+        return got[0]
 
     def recv(self, timeout: Timeout = _DEFAULT) -> bytes:
         """Receives the next message.  BrokenPipeError once the peer is gone
