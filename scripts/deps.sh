@@ -3,8 +3,9 @@
 # Installs the Debian packages libuipc needs to build, test, fuzz and
 # benchmark, skipping those already present.  Needs root (or sudo).
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config libcmocka-dev python3 python3-pytest python3-pip python3-setuptools valgrind
-      clang libclang-rt-14-dev libzmq5 libnng1)
+pkgs=(build-essential cmake pkg-config libcmocka-dev valgrind clang libclang-rt-14-dev
+      libzmq5 libnng1
+      python3 python3-pytest python3-pip python3-setuptools python3-zmq)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

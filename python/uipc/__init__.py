@@ -78,6 +78,7 @@ BytesLike = Union[bytes, bytearray, memoryview]
 #: another thread gets its turn.
 _SLICE_MS = 200
 _DEFAULT: Any = object()  # "use the object's default timeout"
+_ETIMEDOUT = -errno.ETIMEDOUT
 
 
 # ---------------------------------------------------------------- helpers
@@ -217,7 +218,25 @@ class _Handle:
             return fn(self._handle(), *args)
 
     def _wait_call(self, fn: Callable[..., int], ms: int, *args: Any) -> int:
-        return _wait(lambda t: self._call(fn, *args, t), ms)
+        """fn(handle, *args, slice_ms) under the lock, repeated as _wait
+        does; the hot path (a wait of at most one slice) is one call."""
+        single = 0 <= ms <= _SLICE_MS
+        step = ms if single else _SLICE_MS
+        deadline = time.monotonic() + ms / 1000 if ms > _SLICE_MS else None
+        lock = self._lock
+        while True:
+            with lock:
+                h = self._h
+                if h is None:
+                    raise ValueError(f"I/O operation on closed {self._kind}")
+                r = fn(h, *args, step)
+            if r != _ETIMEDOUT or single:
+                return r
+            if deadline is not None:
+                left = math.ceil((deadline - time.monotonic()) * 1000)
+                if left <= 0:
+                    return r
+                step = min(_SLICE_MS, left)
 
     def _release_views(self) -> None:
         if len(self._views):
@@ -375,6 +394,7 @@ class Channel(_Handle):
         self._role = role
         self._scratch: Optional[bytearray] = None
         self._scratch_c: Any = None
+        self._scratch_mv: Optional[memoryview] = None
         self._pending: Optional[Reservation] = None
 
     # -- attributes
@@ -447,21 +467,27 @@ class Channel(_Handle):
         attributes; a transport that cannot honour them raises ENOTSUP.
         OSError(EMSGSIZE) when len(data) > max_msg, BrokenPipeError when
         the peer is gone."""
-        ms = self._ms(timeout)
-        priority, type = _index(priority, "priority"), _index(type, "type")
-        buf, n = _c_buffer(data, writable=False)
+        ms = _timeout_ms(self._timeout if timeout is _DEFAULT else timeout)
+        if data.__class__ is bytes:
+            buf, n = data, len(data)
+        else:
+            buf, n = _c_buffer(data, writable=False)
+        if priority or type:
+            priority, type = _index(priority, "priority"), _index(type, "type")
+            if not 0 <= priority <= 0xFFFFFFFF:
+                raise ValueError("priority must be between 0 and 2**32-1")
+            info = _lib.MsgInfo(priority, type)
+            return check(self._wait_call(C.sendmsg, ms, buf, n, byref(info)))
         pend = self._pending
-        if pend is not None and n <= pend.size and not priority and not type:
+        if pend is not None and n <= pend.size:
             self._pending = None
             ctypes.memmove(ctypes.addressof(pend._arr), buf, n)
             pend.commit(n)
             return n
-        if priority or type:
-            if priority < 0 or priority > 0xFFFFFFFF:
-                raise ValueError("priority must be between 0 and 2**32-1")
-            info = _lib.MsgInfo(priority, type)
-            return check(self._wait_call(C.sendmsg, ms, buf, n, byref(info)))
-        return check(self._wait_call(C.send, ms, buf, n))
+        r = self._wait_call(C.send, ms, buf, n)
+        if r < 0:
+            raise _lib.error(r)
+        return r
 
     def reserve(self, size: int, timeout: Timeout = _DEFAULT) -> Reservation:
         """Zero-copy send: ``with ch.reserve(n) as buf: buf[:] = ...`` writes
@@ -476,36 +502,40 @@ class Channel(_Handle):
 
     # -- receiving
     def _scratch_buffer(self, at_least: int = 0) -> Tuple[bytearray, Any]:
-        if self._scratch is None or len(self._scratch) < at_least:
-            n = max(at_least, min(self.max_msg, 65536), 1)
-            self._scratch_c = None
-            self._scratch = bytearray(n)
-            self._scratch_c = (ctypes.c_char * n).from_buffer(self._scratch)
+        if self._scratch is not None and len(self._scratch) >= at_least:
+            return self._scratch, self._scratch_c
+        n = max(at_least, min(self.max_msg, 65536), 1)
+        self._scratch_c = None
+        self._scratch_mv = None
+        self._scratch = bytearray(n)
+        self._scratch_c = (ctypes.c_char * n).from_buffer(self._scratch)
+        self._scratch_mv = memoryview(self._scratch)
         return self._scratch, self._scratch_c
 
+    def _recv_once(self, h: int, info: Optional[_lib.MsgInfo], got: List[bytes],
+                   step: int) -> int:
+        # Called under the lock: the scratch buffer is shared, so the
+        # message is copied out before anyone else may receive into it.
+        while True:
+            buf, cbuf = self._scratch_buffer()
+            if info is None:
+                n = C.recv(h, cbuf, len(buf), step)
+            else:
+                n = C.recvmsg(h, cbuf, len(buf), byref(info), step)
+            if n >= 0:
+                got.append(bytes(self._scratch_mv[:n]))
+                return n
+            if n != -errno.EMSGSIZE or len(buf) >= C.max_msg(h):
+                return n
+            # The message stays queued: grow and ask again.
+            self._scratch_buffer(min(C.max_msg(h), len(buf) * 4))
+
     def _recv(self, timeout: Any, info: Optional[_lib.MsgInfo]) -> bytes:
-        ms = self._ms(timeout)
         got: List[bytes] = []
-
-        def once(t: int) -> int:
-            # Receive and copy out under the lock: the scratch buffer is shared.
-            with self._lock:
-                h = self._handle()
-                while True:
-                    buf, cbuf = self._scratch_buffer()
-                    if info is None:
-                        n = C.recv(h, cbuf, len(buf), t)
-                    else:
-                        n = C.recvmsg(h, cbuf, len(buf), byref(info), t)
-                    if n == -errno.EMSGSIZE and len(buf) < C.max_msg(h):
-                        # The message stays queued: grow and ask again.
-                        self._scratch_buffer(min(C.max_msg(h), len(buf) * 4))
-                        continue
-                    if n >= 0:
-                        got.append(ctypes.string_at(ctypes.addressof(cbuf), n))
-                    return n
-
-        check(_wait(once, ms))
+        r = self._wait_call(self._recv_once, _timeout_ms(self._timeout if timeout is _DEFAULT
+                                                         else timeout), info, got)
+        if r < 0:
+            raise _lib.error(r)
         return got[0]
 
     def recv(self, timeout: Timeout = _DEFAULT) -> bytes:
