@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Every named transport from Python: the owner and an attached peer in
 two processes (the peer is a forked child), both directions, fileno."""
+import io
 import os
 import selectors
 import traceback
@@ -91,7 +92,7 @@ def test_fileno_polls_readable_when_a_message_waits(scheme, uri_for):
     with uipc.open(uri, create=True, timeout=10) as own:
         try:
             own.fileno()
-        except uipc.io.UnsupportedOperation:
+        except io.UnsupportedOperation:
             assert scheme == "sysvmq"
             return
         with attach(uri) as peer:

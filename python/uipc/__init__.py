@@ -53,7 +53,7 @@ import time
 import weakref
 from ctypes import byref, c_int, c_void_p
 from typing import (Any, AsyncIterator, Callable, Iterable, Iterator, List,
-                    NamedTuple, Optional, Sequence, Tuple, Union)
+                    NamedTuple, Optional, Tuple, Union)
 
 from . import _lib
 from ._lib import C, check
@@ -62,7 +62,7 @@ __all__ = [
     "open", "pair", "listen", "poll", "unlink", "version", "library_path",
     "region", "semaphore", "sem_unlink", "Mutex", "notify", "notify_block",
     "notify_wait", "Channel", "Listener", "Region", "Semaphore", "Credentials",
-    "Message", "POLLIN", "POLLOUT", "POLLHUP", "has_poll", "has_pubsub",
+    "Message", "Reservation", "POLLIN", "POLLOUT", "POLLHUP", "has_poll", "has_pubsub",
     "strerror",
 ]
 
