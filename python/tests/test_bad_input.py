@@ -185,3 +185,14 @@ print("survived")
                        env=child_env())
     assert r.returncode == 0, r.stderr.decode()
     assert r.stdout.strip() == b"survived"
+
+
+def test_a_library_that_cannot_load_is_a_clear_import_error(tmp_path):
+    env = child_env()
+    for bad in ("/nonexistent/libuipc.so.0", str(tmp_path)):
+        env["UIPC_LIBRARY"] = bad
+        r = subprocess.run([sys.executable, "-c", "import uipc"], capture_output=True,
+                           timeout=60, env=env)
+        assert r.returncode != 0
+        err = r.stderr.decode()
+        assert "ImportError" in err and "UIPC_LIBRARY=" + bad in err, err
