@@ -78,7 +78,6 @@ BytesLike = Union[bytes, bytearray, memoryview]
 #: another thread gets its turn.
 _SLICE_MS = 200
 _DEFAULT: Any = object()  # "use the object's default timeout"
-_ETIMEDOUT = -errno.ETIMEDOUT
 
 
 # ---------------------------------------------------------------- helpers
@@ -218,25 +217,15 @@ class _Handle:
             return fn(self._handle(), *args)
 
     def _wait_call(self, fn: Callable[..., int], ms: int, *args: Any) -> int:
-        """fn(handle, *args, slice_ms) under the lock, repeated as _wait
-        does; the hot path (a wait of at most one slice) is one call."""
-        single = 0 <= ms <= _SLICE_MS
-        step = ms if single else _SLICE_MS
-        deadline = time.monotonic() + ms / 1000 if ms > _SLICE_MS else None
-        lock = self._lock
-        while True:
-            with lock:
+        """fn(handle, *args, slice_ms) under the lock, repeated by _wait;
+        the hot path (a wait of at most one slice) is a single call."""
+        def once(step: int) -> int:
+            with self._lock:
                 h = self._h
                 if h is None:
                     raise ValueError(f"I/O operation on closed {self._kind}")
-                r = fn(h, *args, step)
-            if r != _ETIMEDOUT or single:
-                return r
-            if deadline is not None:
-                left = math.ceil((deadline - time.monotonic()) * 1000)
-                if left <= 0:
-                    return r
-                step = min(_SLICE_MS, left)
+                return fn(h, *args, step)
+        return once(ms) if 0 <= ms <= _SLICE_MS else _wait(once, ms)
 
     def _release_views(self) -> None:
         if len(self._views):
