@@ -11,10 +11,18 @@ import uipc
 from conftest import free_port
 
 
-@pytest.mark.parametrize("scheme", ["unix", "tcp"])
-def test_listener_serves_several_clients(scheme, tmp_path):
+@pytest.mark.parametrize("scheme", ["unix", "tcp", "shm"])
+def test_listener_serves_several_clients(scheme, tmp_path, tag):
     if scheme == "unix":
         uri = f"unix://{tmp_path}/srv.sock"
+    elif scheme == "shm":
+        uri = f"shm://{tag}"
+        try:
+            uipc.listen(uri).close()
+        except OSError as e:
+            if e.errno != errno.ENOTSUP:
+                raise
+            pytest.skip("this libuipc has no shm: listener")
     elif uipc._lib.have("listener_uri"):
         uri = "tcp://127.0.0.1:0"  # the kernel picks; Listener.uri tells
     else:
