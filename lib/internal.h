@@ -87,9 +87,12 @@ struct uipc_transport {
      * length, -EMSGSIZE (message stays queued), -EPIPE at end. */
     ssize_t (*recv)(struct uipc_channel *ch, void *buf, size_t cap, uipc_msginfo *info,
                     struct uipc__deadline *dl);
-    /* Release everything; remove the rendezvous if ch->owner and this
-     * process is ch->opener.  The core frees the struct afterwards. */
-    int (*close)(struct uipc_channel *ch);
+    /* Release everything.  remove: the core's verdict on the rendezvous
+     * (ch->owner, in the process that opened the handle: rendezvous.h);
+     * when true the transport removes what it created, and only that
+     * (compared by inode).  Never blocks beyond a bounded flush.  The core
+     * frees the struct afterwards. */
+    int (*close)(struct uipc_channel *ch, bool remove);
     /* Remove a stale rendezvous named by uri.  Optional. */
     int (*unlink)(const struct uipc__uri *uri);
     /* Stable descriptor that polls readable when a message may wait.
@@ -108,7 +111,8 @@ struct uipc_transport {
     int (*listen)(struct uipc_listener *l, const struct uipc__uri *uri, int flags);
     /* Accept into ch (allocated with size bytes, base filled). */
     int (*accept)(struct uipc_listener *l, struct uipc_channel *ch, struct uipc__deadline *dl);
-    int (*listener_close)(struct uipc_listener *l);
+    /* remove: as for close (the process that made the listener). */
+    int (*listener_close)(struct uipc_listener *l, bool remove);
     int (*listener_pollfd)(const struct uipc_listener *l);
 };
 
@@ -127,13 +131,5 @@ void uipc__close_fd(int fd);
  * ftruncate where the file system cannot reserve.
  */
 int uipc__fd_allocate(int fd, uint64_t size);
-/*
- * Binds the abstract UNIX socket name prefix+name (prefix#hash when that is
- * too long) as a liveness token: the kernel frees it when its last
- * descriptor closes, crash included, so -EADDRINUSE means a live holder.
- * Returns the socket, which the holder keeps open.  uipc ls reads these
- * names from /proc/net/unix.
- */
-int uipc__token_bind(const char *prefix, const char *name);
 
 #endif /* UIPC_INTERNAL_H */

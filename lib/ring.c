@@ -34,15 +34,13 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
+#include "rendezvous.h"
 
-/* The byte of the file whose OFD lock stands for side s (beyond any data). */
-#define SIDE_LOCK_OFF(s) ((off_t)1 << 40 | (off_t)(s))
 /* A sleeper re-checks the peer's lock this often. */
 #define SLICE_NS (50 * 1000000LL)
 /* A caller polling with timeout 0 re-checks the peer's lock at most this often. */
@@ -314,36 +312,6 @@ static uint64_t total_size(uint64_t ring_size)
     return UIPC__RING_HDR_SIZE + 2 * ring_size;
 }
 
-/* Takes side's lock (F_OFD_SETLK, write lock): 0, or -EBUSY when another
- * open file description holds it. */
-static int side_lock(int fd, unsigned side)
-{
-    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET,
-                       .l_start = SIDE_LOCK_OFF(side), .l_len = 1};
-    if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
-        return 0;
-    return errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
-}
-
-/* 1 when another open file description holds side's lock, 0 when nobody. */
-static int side_held(int fd, unsigned side)
-{
-    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET,
-                       .l_start = SIDE_LOCK_OFF(side), .l_len = 1};
-    if (fcntl(fd, F_OFD_GETLK, &fl) < 0)
-        return -errno;
-    return fl.l_type != F_UNLCK;
-}
-
-/* A new open file description of fd's file (its own locks). */
-static int reopen_fd(int fd, int oflags)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-    int r = open(path, oflags | O_CLOEXEC);
-    return r < 0 ? -errno : r;
-}
-
 /*
  * Reads the header with pread (no mapping yet, so a short or foreign file
  * cannot fault) and validates the geometry against the file size.
@@ -383,11 +351,9 @@ static int format_fd(int fd, const struct uipc__ring_params *p)
 {
     uint64_t total = total_size(p->ring_size);
     /* Reserve the memory now: running out later would be SIGBUS. */
-    int r = posix_fallocate(fd, 0, (off_t)total);
-    if (r == EOPNOTSUPP || r == EINVAL)
-        r = ftruncate(fd, (off_t)total) < 0 ? errno : 0;
-    if (r)
-        return -r;
+    int r = uipc__fd_allocate(fd, total);
+    if (r < 0)
+        return r;
     struct uipc__ring_hdr *h =
         mmap(NULL, UIPC__RING_HDR_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (h == MAP_FAILED)
@@ -413,7 +379,8 @@ static void wake_consumer(struct uipc__ring_ep *ep, uint32_t bits);
 void uipc__ring_ep_init(struct uipc__ring_ep *ep)
 {
     memset(ep, 0, sizeof *ep);
-    ep->lock_fd = ep->bell_fd = ep->tx_fd = ep->pidfd = -1;
+    ep->lock_fd = ep->bell_fd = ep->tx_fd = -1;
+    uipc__pidwatch_init(&ep->peer_pid);
     uipc__pollset_init(&ep->ps);
 }
 
@@ -463,10 +430,10 @@ static int ep_attach(struct uipc__ring_ep *ep, int fd, unsigned side,
     /* The lock gets an open file description of its own: the mapping
      * holds a reference to the one it was made from, which would keep the
      * lock alive after close() until munmap(). */
-    int lock_fd = reopen_fd(fd, O_RDWR);
+    int lock_fd = uipc__rdv_reopen(fd, O_RDWR);
     if (lock_fd < 0)
         return lock_fd;
-    int r = side_lock(lock_fd, side);
+    int r = uipc__rdv_lock(lock_fd, side, false);
     if (r == 0 && fstat(fd, &st) < 0) /* the size, now that we hold the side */
         r = -errno;
     if (r == 0)
@@ -521,51 +488,19 @@ static int ep_attach(struct uipc__ring_ep *ep, int fd, unsigned side,
     return 0;
 }
 
-/* A formatted ring file with no name yet (O_TMPFILE), or under a temporary
- * name in tmp when the file system lacks O_TMPFILE. */
-static int make_file(int dirfd, const struct uipc__ring_params *p, char *tmp, size_t tmpcap)
+/* A formatted ring file with no name yet (uipc__rdv_tmpfile). */
+static int make_file(int dirfd, const struct uipc__ring_params *p, char tmp[UIPC__RDV_TMP_MAX])
 {
-    tmp[0] = '\0';
-    int fd = openat(dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-    if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
-        for (int i = 0; i < 100 && fd < 0; i++) {
-            uint32_t rnd;
-            if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != sizeof rnd)
-                rnd = (uint32_t)uipc__now_ns();
-            snprintf(tmp, tmpcap, ".uipc-tmp-%d-%08x", (int)getpid(), rnd);
-            fd = openat(dirfd, tmp, O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0600);
-            if (fd < 0 && errno != EEXIST)
-                break;
-        }
-    }
-    if (fd < 0) {
-        tmp[0] = '\0';
-        return -errno;
-    }
-    int r = fchmod(fd, p->mode) < 0 ? -errno : format_fd(fd, p);
+    int fd = uipc__rdv_tmpfile(dirfd, p->mode, tmp);
+    if (fd < 0)
+        return fd;
+    int r = format_fd(fd, p);
     if (r < 0) {
-        if (tmp[0])
-            unlinkat(dirfd, tmp, 0);
-        tmp[0] = '\0';
+        uipc__rdv_discard(dirfd, tmp);
         uipc__close_fd(fd);
         return r;
     }
     return fd;
-}
-
-/* Gives the new file its name; linkat never follows or replaces what is
- * there: -EEXIST if anything (a symlink included) already has the name. */
-static int publish_name(int dirfd, int fd, const char *tmp, const char *name)
-{
-    int r;
-    if (tmp[0]) {
-        r = linkat(dirfd, tmp, dirfd, name, 0);
-    } else {
-        char path[64];
-        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-        r = linkat(AT_FDCWD, path, dirfd, name, AT_SYMLINK_FOLLOW);
-    }
-    return r < 0 ? -errno : 0;
 }
 
 /* Opens an existing ring file without following a link or blocking on a
@@ -577,18 +512,41 @@ static int open_existing(int dirfd, const char *name)
 }
 
 /*
+ * A file that fails validation is still a ring of ours — truncated or
+ * scribbled on — when it begins with the ring's magic, or is empty (holds
+ * nothing of anybody's); anything else is a foreign object.
+ */
+static bool corrupt_ring(int fd, uint64_t file_size)
+{
+    uint64_t magic;
+    if (file_size == 0)
+        return true;
+    return pread(fd, &magic, sizeof magic, 0) == (ssize_t)sizeof magic &&
+           magic == UIPC__RING_MAGIC;
+}
+
+/* remove_stale: a corrupt ring nobody holds, left in place (see below). */
+#define CORRUPT_LEFT (-EUCLEAN)
+
+/*
  * Removes name when it is a ring whose owner (persistent: either side) is
  * gone.  The lock taken while checking keeps a concurrent creator from
  * judging the same file stale; the inode check makes sure the name still
- * refers to the file we judged.
+ * refers to the file we judged.  -EBADMSG for a foreign object (never
+ * removed).  A corrupt ring nobody holds is removed when remove_corrupt
+ * (uipc_unlink), else left and reported as CORRUPT_LEFT (a creator says
+ * what is wrong instead of replacing it).  A creator replaces only what
+ * its effective uid owns (-EPERM).
  */
-static int remove_stale(int dirfd, const char *name, bool persistent)
+static int remove_stale(int dirfd, const char *name, bool persistent, bool remove_corrupt)
 {
     int fd = open_existing(dirfd, name);
     if (fd < 0)
         return fd;
-    struct stat st, now;
+    struct uipc__rdv_id id;
+    struct stat st;
     struct uipc__ring_hdr g;
+    bool corrupt = false;
     int r = fstat(fd, &st) < 0 ? -errno : 0;
     if (r == 0 && !S_ISREG(st.st_mode))
         r = -EBADMSG;
@@ -596,18 +554,28 @@ static int remove_stale(int dirfd, const char *name, bool persistent)
         r = read_geometry(fd, (uint64_t)st.st_size, &g);
         if (r == -EPROTO)
             r = 0; /* another layout version: still ours to judge */
+        if (r == -EBADMSG && corrupt_ring(fd, (uint64_t)st.st_size)) {
+            corrupt = true;
+            r = 0;
+        }
     }
     if (r == 0)
-        r = side_lock(fd, 0);
-    if (r == 0 && persistent)
-        r = side_lock(fd, 1);
+        r = uipc__rdv_lock(fd, 0, false);
+    if (r == 0 && (persistent || corrupt))
+        r = uipc__rdv_lock(fd, 1, false);
     if (r == -EBUSY)
         r = -EADDRINUSE;
-    if (r == 0 && (fstatat(dirfd, name, &now, AT_SYMLINK_NOFOLLOW) < 0 ||
-                   now.st_dev != st.st_dev || now.st_ino != st.st_ino))
-        r = -EAGAIN; /* replaced meanwhile: judge again */
-    if (r == 0 && unlinkat(dirfd, name, 0) < 0)
-        r = -errno;
+    if (r == 0 && corrupt && !remove_corrupt)
+        r = CORRUPT_LEFT;
+    if (r == 0 && !remove_corrupt)
+        r = uipc__rdv_adoptable(st.st_uid);
+    if (r == 0) {
+        id.dev = st.st_dev;
+        id.ino = st.st_ino;
+        r = uipc__rdv_remove(dirfd, name, &id);
+        if (r == -ESTALE || r == -ENOENT)
+            r = -EAGAIN; /* replaced meanwhile: judge again */
+    }
     uipc__close_fd(fd);
     return r;
 }
@@ -624,7 +592,7 @@ static void note_absent_peer(struct uipc__ring_ep *ep)
     unsigned peer = 1 - ep->side;
     uint32_t s = atomic_load(&ep->hdr->side[peer].state);
     if ((s & 3u) == UIPC__SIDE_CLOSED ||
-        ((s & 3u) == UIPC__SIDE_OPEN && side_held(ep->lock_fd, peer) == 0)) {
+        ((s & 3u) == UIPC__SIDE_OPEN && uipc__rdv_held(ep->lock_fd, peer) == 0)) {
         ep->absent_known = true;
         ep->absent_state = s;
     }
@@ -636,7 +604,17 @@ static int attach_existing(struct uipc__ring_ep *ep, int dirfd, const char *name
     int fd = open_existing(dirfd, name);
     if (fd < 0)
         return fd;
-    int r = ep_attach(ep, fd, side, p, !persistent && side == 1, true);
+    int r = 0;
+    /* A creator adopts a persistent ring only if it owns the file and the
+     * file has the mode asked for (a live owner is -EADDRINUSE first). */
+    if (side == 0) {
+        r = uipc__rdv_held(fd, 0);
+        r = r > 0 ? -EADDRINUSE : r;
+        if (r == 0)
+            r = uipc__rdv_adopt_fd(fd, p->mode);
+    }
+    if (r == 0)
+        r = ep_attach(ep, fd, side, p, !persistent && side == 1, true);
     uipc__close_fd(fd);
     if (r < 0)
         return side == 0 && r == -EBUSY ? -EADDRINUSE : r;
@@ -654,7 +632,7 @@ int uipc__ring_open_at(struct uipc__ring_ep *ep, int dirfd, const char *name,
     if (!(flags & UIPC_CREATE))
         return attach_existing(ep, dirfd, name, p, 1, persistent);
 
-    char tmp[64];
+    char tmp[UIPC__RDV_TMP_MAX];
     int r = -EEXIST;
     for (int round = 0; round < 8; round++) {
         /* A persistent ring is reopened with its messages. */
@@ -663,15 +641,14 @@ int uipc__ring_open_at(struct uipc__ring_ep *ep, int dirfd, const char *name,
             if (r != -ENOENT)
                 return r;
         }
-        int fd = make_file(dirfd, p, tmp, sizeof tmp);
+        int fd = make_file(dirfd, p, tmp);
         if (fd < 0)
             return fd;
         /* Lock side 0 before the name exists: nobody ever sees it stale. */
         r = ep_attach(ep, fd, 0, NULL, false, true);
         if (r == 0)
-            r = publish_name(dirfd, fd, tmp, name);
-        if (tmp[0])
-            unlinkat(dirfd, tmp, 0);
+            r = uipc__rdv_publish(dirfd, fd, tmp, name);
+        uipc__rdv_discard(dirfd, tmp);
         uipc__close_fd(fd);
         if (r == 0) {
             ep->persistent = persistent;
@@ -685,9 +662,11 @@ int uipc__ring_open_at(struct uipc__ring_ep *ep, int dirfd, const char *name,
         if (r != -EEXIST || (flags & UIPC_EXCL))
             return r;
         if (!persistent) {
-            r = remove_stale(dirfd, name, false);
+            r = remove_stale(dirfd, name, false, false);
             if (r == -EBADMSG)
                 return -EEXIST; /* not a ring: not ours to replace */
+            if (r == CORRUPT_LEFT)
+                return -EBADMSG; /* a corrupt ring: uipc_unlink removes it */
             if (r < 0 && r != -ENOENT && r != -EAGAIN)
                 return r;
         }
@@ -699,7 +678,7 @@ int uipc__ring_unlink_at(int dirfd, const char *name, bool persistent)
 {
     int r = -EAGAIN;
     for (int round = 0; round < 8 && r == -EAGAIN; round++)
-        r = remove_stale(dirfd, name, persistent);
+        r = remove_stale(dirfd, name, persistent, true);
     return r;
 }
 
@@ -741,12 +720,18 @@ int uipc__ring_pair(struct uipc__ring_ep *a, struct uipc__ring_ep *b,
 /* Doorbell                                                            */
 /* ------------------------------------------------------------------ */
 
-/* "\0uipc-bell-<id in hex>-<side>": an abstract socket name, gone with the
- * socket, so a killed poller leaves nothing behind. */
-static socklen_t bell_addr(const struct uipc__ring_ep *ep, unsigned side, struct sockaddr_un *a)
+/*
+ * "\0uipc-bell-<id in hex>-<side>-<bell>": an abstract socket name, gone
+ * with the socket, so a killed poller leaves nothing behind.  bell is a
+ * random number the poller draws when it binds and then publishes in its
+ * side's header (uipc__ring_side.bell): a stranger who reads the ring's id
+ * from /proc/net/unix cannot bind a poller's name before it does.
+ */
+static socklen_t bell_addr(const struct uipc__ring_ep *ep, unsigned side, uint64_t bell,
+                           struct sockaddr_un *a)
 {
     static const char hex[] = "0123456789abcdef";
-    char name[64] = "uipc-bell-";
+    char name[80] = "uipc-bell-";
     size_t n = strlen(name);
     for (size_t i = 0; i < sizeof ep->id; i++) {
         name[n++] = hex[ep->id[i] >> 4];
@@ -754,6 +739,9 @@ static socklen_t bell_addr(const struct uipc__ring_ep *ep, unsigned side, struct
     }
     name[n++] = '-';
     name[n++] = (char)('0' + side);
+    name[n++] = '-';
+    for (int sh = 60; sh >= 0; sh -= 4)
+        name[n++] = hex[(bell >> sh) & 15];
     memset(a, 0, sizeof *a);
     a->sun_family = AF_UNIX;
     memcpy(a->sun_path + 1, name, n);
@@ -773,8 +761,11 @@ static void ring_peer(struct uipc__ring_ep *ep)
         ep->tx_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (ep->tx_fd < 0)
         return;
+    uint64_t bell = atomic_load(&ep->hdr->side[1 - ep->side].bell);
+    if (bell == 0)
+        return; /* the peer has never polled */
     struct sockaddr_un a;
-    socklen_t n = bell_addr(ep, 1 - ep->side, &a);
+    socklen_t n = bell_addr(ep, 1 - ep->side, bell, &a);
     /* No listener (the peer does not poll) or a full queue (it is already
      * readable): either way there is nothing more to do. */
     (void)sendto(ep->tx_fd, &one, 1, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&a, n);
@@ -806,21 +797,8 @@ static void drain(int fd)
 static void watch_peer_pid(struct uipc__ring_ep *ep)
 {
     uint32_t pid = atomic_load_explicit(&ep->hdr->side[1 - ep->side].pid, memory_order_relaxed);
-    if (pid == 0 || pid > INT_MAX || (pid_t)pid == ep->pidfd_pid)
-        return;
-    if (ep->pidfd >= 0) {
-        uipc__pollset_del(&ep->ps, ep->pidfd);
-        uipc__close_fd(ep->pidfd);
-        ep->pidfd = -1;
-    }
-    ep->pidfd_pid = (pid_t)pid;
-#ifdef SYS_pidfd_open
-    ep->pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
-#endif
-    if (ep->pidfd >= 0 && uipc__pollset_add(&ep->ps, ep->pidfd) < 0) {
-        uipc__close_fd(ep->pidfd);
-        ep->pidfd = -1;
-    }
+    if (pid != 0 && pid <= INT_MAX)
+        uipc__pidwatch_set(&ep->peer_pid, (pid_t)pid, &ep->ps);
 }
 
 static int peer_gone(struct uipc__ring_ep *ep, bool full);
@@ -853,15 +831,29 @@ int uipc__ring_pollfd(struct uipc__ring_ep *ep)
     if (r < 0)
         return r;
     if (ep->named) {
-        struct sockaddr_un a;
-        socklen_t n = bell_addr(ep, ep->side, &a);
         int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (s < 0 || bind(s, (struct sockaddr *)&a, n) < 0) {
+        if (s < 0) {
             r = -errno;
+            goto fail;
+        }
+        /* A name taken already (squatted, or a 1 in 2^64 collision) is
+         * simply not ours: draw another. */
+        uint64_t bell;
+        r = -EADDRINUSE;
+        for (int attempt = 0; attempt < 8 && r == -EADDRINUSE; attempt++) {
+            if (getrandom(&bell, sizeof bell, GRND_NONBLOCK) != sizeof bell)
+                bell = (uint64_t)uipc__now_ns() * 0x9e3779b97f4a7c15ull;
+            bell |= 1; /* never 0: 0 means "not polling" */
+            struct sockaddr_un a;
+            socklen_t n = bell_addr(ep, ep->side, bell, &a);
+            r = bind(s, (struct sockaddr *)&a, n) < 0 ? -errno : 0;
+        }
+        if (r < 0) {
             uipc__close_fd(s);
             goto fail;
         }
         ep->bell_fd = s;
+        atomic_store(&ep->hdr->side[ep->side].bell, bell);
     }
     r = uipc__pollset_add(&ep->ps, ep->bell_fd);
     if (r < 0)
@@ -901,7 +893,7 @@ static int peer_gone(struct uipc__ring_ep *ep, bool full)
     case UIPC__SIDE_CLOSED:
         return 1;
     case UIPC__SIDE_OPEN:
-        if (!full || side_held(ep->lock_fd, 1 - ep->side) != 0)
+        if (!full || uipc__rdv_held(ep->lock_fd, 1 - ep->side) != 0)
             return 0;
         ep->dead_known = true;
         ep->dead_state = s;
@@ -1146,15 +1138,17 @@ bool uipc__ring_ep_close(struct uipc__ring_ep *ep)
     if (ep->lock_fd >= 0) {
         /* Our lock outlives our descriptor only if another process still
          * holds this open file description (a fork child that uses it). */
-        int probe = reopen_fd(ep->lock_fd, O_RDWR);
+        int probe = uipc__rdv_reopen(ep->lock_fd, O_RDWR);
         uipc__close_fd(ep->lock_fd);
         if (probe >= 0) {
-            last = side_held(probe, ep->side) == 0;
+            last = uipc__rdv_held(probe, ep->side) == 0;
             uipc__close_fd(probe);
         }
     }
     if (last && ep->hdr) {
         uint32_t open_state = ep->my_state;
+        if (ep->polling)
+            atomic_store(&ep->hdr->side[ep->side].bell, 0);
         atomic_compare_exchange_strong(&ep->hdr->side[ep->side].state, &open_state,
                                        (ep->my_state & ~3u) | UIPC__SIDE_CLOSED);
         /* Wake the peer wherever it waits: it sees CLOSED at once. */
@@ -1167,7 +1161,7 @@ bool uipc__ring_ep_close(struct uipc__ring_ep *ep)
     uipc__pollset_release(&ep->ps);
     uipc__close_fd(ep->bell_fd);
     uipc__close_fd(ep->tx_fd);
-    uipc__close_fd(ep->pidfd);
+    uipc__pidwatch_stop(&ep->peer_pid, NULL);
     if (ep->map)
         munmap(ep->map, ep->map_len);
     uipc__ring_ep_init(ep);

@@ -38,6 +38,7 @@
 #include <sys/types.h>
 
 #include "framing.h"
+#include "rendezvous.h"
 #include "uri.h"
 #include "wait.h"
 
@@ -83,6 +84,9 @@ struct uipc__ring_ctl {
 struct uipc__ring_side {
     _Alignas(UIPC__RING_LINE) _Atomic uint32_t state;
     _Atomic uint32_t pid; /* who opened it: a poller watches its pidfd */
+    /* Non-zero while the side polls: the random part of its doorbell's
+     * name (ring.c, bell_addr).  Within the side's line: no layout change. */
+    _Atomic uint64_t bell;
 };
 
 /*
@@ -206,8 +210,7 @@ struct uipc__ring_ep {
     bool named;   /* abstract sockets named by hdr->id; else a socketpair */
     int bell_fd;  /* pair: our end of the socketpair; named: bound once polling */
     int tx_fd;    /* named: unbound datagram socket to ring the peer */
-    int pidfd;    /* named: the peer's pidfd in the poll set (death wakes pollers) */
-    pid_t pidfd_pid;
+    struct uipc__pidwatch peer_pid; /* named: in the poll set (death wakes pollers) */
     bool polling;
     struct uipc__pollset ps;
 };

@@ -3,15 +3,18 @@
  * Socket machinery shared by unix: and tcp:; the contract is in sock.h.
  *
  * Stale socket files: bind fails with EADDRINUSE when the path exists.  The
- * file is taken over only if it is a socket that no live process has bound
- * (no entry with that path in /proc/net/unix, which lists listening and
- * accepted sockets alike); anything else — a live socket, a regular file,
- * a symbolic link — is never removed.
+ * file is taken over only if it is a socket file that no socket is bound
+ * to, as the kernel answers for the file's inode (uipc__rdv_sock_bound), so
+ * no other spelling of the path can pass a live socket off as stale;
+ * anything else — a live socket, a regular file, a symbolic link — is
+ * never removed.  The owner removes only the socket file its bind made
+ * (compared by inode), never a successor's.
  */
 #include "sock.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <netdb.h>
 #include <netinet/tcp.h>
@@ -133,30 +136,6 @@ int uipc__sock_parse_inet(const struct uipc__uri *u, int type, struct uipc__sock
 
 /* ---- stale socket files ---- */
 
-/* 1 if a live socket is bound at path (per /proc/net/unix), 0 if not. */
-static int path_bound(const char *path)
-{
-    FILE *f = fopen("/proc/net/unix", "re");
-    if (!f)
-        return -errno;
-    char line[4096];
-    int found = 0;
-    size_t plen = strlen(path);
-    while (!found && fgets(line, sizeof line, f)) {
-        /* Num RefCount Protocol Flags Type St Inode Path: the path is the 8th field. */
-        char *p = line;
-        for (int field = 0; field < 7 && p; field++) {
-            p = strchr(p, ' ');
-            while (p && *p == ' ')
-                p++;
-        }
-        if (p && strncmp(p, path, plen) == 0 && (p[plen] == '\n' || p[plen] == '\0'))
-            found = 1;
-    }
-    fclose(f);
-    return found;
-}
-
 /* 0 when path is a socket file nobody has bound (removed), else an error. */
 static int take_over(const char *path)
 {
@@ -165,14 +144,15 @@ static int take_over(const char *path)
         return errno == ENOENT ? 0 : -errno;
     if (!S_ISSOCK(st.st_mode))
         return -EEXIST; /* never remove what is not a socket, nor follow a link */
-    int bound = path_bound(path);
+    int bound = uipc__rdv_sock_bound(path);
     if (bound < 0)
-        return bound;
+        return bound == -ENOENT ? 0 : bound;
     if (bound)
         return -EADDRINUSE;
-    if (unlink(path) < 0 && errno != ENOENT)
-        return -errno;
-    return 0;
+    /* Only the file we judged: a socket bound meanwhile has a new inode. */
+    struct uipc__rdv_id id = {st.st_dev, st.st_ino};
+    int r = uipc__rdv_remove(AT_FDCWD, path, &id);
+    return r == -ENOENT ? 0 : r == -ESTALE ? -EADDRINUSE : r;
 }
 
 int uipc__sock_unlink(const struct uipc__sockspec *s)
@@ -187,7 +167,7 @@ int uipc__sock_unlink(const struct uipc__sockspec *s)
 
 /* ---- listening, accepting, connecting ---- */
 
-static int listen_socket(const struct uipc__sockspec *s, int flags, int backlog)
+static int listen_socket(struct uipc__sockspec *s, int flags, int backlog)
 {
     int fd = socket(s->addr.u.sa.sa_family, s->type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
@@ -212,7 +192,8 @@ static int listen_socket(const struct uipc__sockspec *s, int flags, int backlog)
         if (r < 0)
             goto fail;
     }
-    if (s->addr.path && chmod(s->addr.u.un.sun_path, s->mode) < 0)
+    if (s->addr.path && (uipc__rdv_id_at(AT_FDCWD, s->addr.u.un.sun_path, &s->addr.made) < 0 ||
+                         chmod(s->addr.u.un.sun_path, s->mode) < 0))
         goto fail_unlink;
     if (listen(fd, backlog) < 0)
         goto fail_unlink;
@@ -287,7 +268,7 @@ int uipc__sock_open(struct uipc_channel *ch, const struct uipc__sockspec *s, int
     uipc__framer_init(&c->f, -1, -1, true);
     ch->max_msg = s->max_msg;
     if (flags & UIPC_CREATE) {
-        int fd = listen_socket(s, flags, 1);
+        int fd = listen_socket(&c->spec, flags, 1);
         if (fd < 0)
             return fd;
         c->listen_fd = fd;
@@ -443,19 +424,20 @@ ssize_t uipc__sock_recv(struct uipc_channel *ch, void *buf, size_t cap, uipc_msg
     return n;
 }
 
-static void remove_path(const struct uipc__sockspec *s, pid_t opener)
+/* Removes the socket file our bind made, never one that replaced it. */
+static void remove_path(const struct uipc__sockspec *s)
 {
-    if (s->addr.path && opener == getpid())
-        unlink(s->addr.u.un.sun_path);
+    if (s->addr.path)
+        uipc__rdv_remove(AT_FDCWD, s->addr.u.un.sun_path, &s->addr.made);
 }
 
-int uipc__sock_close(struct uipc_channel *ch)
+int uipc__sock_close(struct uipc_channel *ch, bool remove)
 {
     struct uipc__sock_channel *c = (struct uipc__sock_channel *)ch;
     uipc__framer_release(&c->f);
     uipc__close_fd(c->listen_fd);
-    if (ch->owner)
-        remove_path(&c->spec, ch->opener);
+    if (remove)
+        remove_path(&c->spec);
     return 0;
 }
 
@@ -493,7 +475,7 @@ int uipc__sock_listen(struct uipc_listener *l, const struct uipc__sockspec *s, i
 {
     struct uipc__sock_listener *sl = (struct uipc__sock_listener *)l;
     sl->spec = *s;
-    sl->fd = listen_socket(s, flags, SOMAXCONN);
+    sl->fd = listen_socket(&sl->spec, flags, SOMAXCONN);
     return sl->fd < 0 ? sl->fd : 0;
 }
 
@@ -511,11 +493,12 @@ int uipc__sock_accept(struct uipc_listener *l, struct uipc_channel *ch, struct u
     return 0;
 }
 
-int uipc__sock_listener_close(struct uipc_listener *l)
+int uipc__sock_listener_close(struct uipc_listener *l, bool remove)
 {
     struct uipc__sock_listener *sl = (struct uipc__sock_listener *)l;
     uipc__close_fd(sl->fd);
-    remove_path(&sl->spec, l->opener);
+    if (remove)
+        remove_path(&sl->spec);
     return 0;
 }
 

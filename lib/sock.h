@@ -19,6 +19,7 @@
 
 #include "framing.h"
 #include "internal.h"
+#include "rendezvous.h"
 
 #define UIPC__MAX_ALLOW 16
 
@@ -32,6 +33,7 @@ struct uipc__sockaddr {
     } u;
     socklen_t len;
     bool path;      /* a unix socket file that the owner removes */
+    struct uipc__rdv_id made; /* path: the socket file our bind made */
 };
 
 /* What a socket transport parsed from its URI. */
@@ -69,12 +71,12 @@ ssize_t uipc__sock_send(struct uipc_channel *ch, const void *msg, size_t len,
                         const uipc_msginfo *info, struct uipc__deadline *dl);
 ssize_t uipc__sock_recv(struct uipc_channel *ch, void *buf, size_t cap, uipc_msginfo *info,
                         struct uipc__deadline *dl);
-int uipc__sock_close(struct uipc_channel *ch);
+int uipc__sock_close(struct uipc_channel *ch, bool remove);
 int uipc__sock_pollfd(const struct uipc_channel *ch);
 int uipc__sock_peer_cred(const struct uipc_channel *ch, pid_t *pid, uid_t *uid, gid_t *gid);
 int uipc__sock_listen(struct uipc_listener *l, const struct uipc__sockspec *s, int flags);
 int uipc__sock_accept(struct uipc_listener *l, struct uipc_channel *ch, struct uipc__deadline *dl);
-int uipc__sock_listener_close(struct uipc_listener *l);
+int uipc__sock_listener_close(struct uipc_listener *l, bool remove);
 int uipc__sock_listener_pollfd(const struct uipc_listener *l);
 /* Removes a stale socket file; -EADDRINUSE if someone listens on it. */
 int uipc__sock_unlink(const struct uipc__sockspec *s);

@@ -176,7 +176,10 @@ UIPC_API int uipc_close(uipc_channel *ch)
 {
     if (!ch)
         return -EINVAL;
-    int r = ch->tp->close(ch);
+    /* The one place that decides whether a close removes the rendezvous:
+     * only the owner, in the process that opened it (a fork child closing
+     * its inherited copy leaves it alone). */
+    int r = ch->tp->close(ch, ch->owner && ch->opener == getpid());
     free(ch->zc_buf);
     free(ch);
     return r;
@@ -273,7 +276,7 @@ UIPC_API int uipc_listener_close(uipc_listener *l)
 {
     if (!l)
         return -EINVAL;
-    int r = l->tp->listener_close(l);
+    int r = l->tp->listener_close(l, l->opener == getpid());
     free(l);
     return r;
 }

@@ -8,10 +8,13 @@
  * Lifetime follows the channels of the same schemes (docs/sync.md):
  *  - shm: the creator (UIPC_CREATE) owns the name and removes it when it
  *    closes the region, in the process that created it; processes still
- *    attached keep their mapping.  The creator holds an exclusive flock on
- *    the object for as long as its handle lives (forked children share it),
- *    which is how a later UIPC_CREATE tells a live owner (-EADDRINUSE) from a
- *    stale name left by a crash (removed and made afresh).
+ *    attached keep their mapping.  The creator holds the owner's OFD lock
+ *    (rendezvous.h, the same lock as a shm: ring's) on the object for as
+ *    long as its handle lives (forked children share it), which is how a
+ *    later UIPC_CREATE tells a live owner (-EADDRINUSE) from a stale name
+ *    left by a crash (removed and made afresh, only by the uid owning it:
+ *    -EPERM otherwise).  Close removes the name only while it is still the
+ *    object this handle made (compared by inode).
  *  - mmap: the file is persistent by nature.  UIPC_CREATE makes it if it is
  *    missing and otherwise opens it with its contents; nobody removes it.
  * A region is made zero-filled, with ?mode= permissions (default 0600) set
@@ -24,13 +27,13 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
+#include "rendezvous.h"
 
 /* Longest shm region name, without the leading '/' (NAME_MAX leaves room). */
 #define REGION_NAME_MAX 200
@@ -42,7 +45,7 @@
 struct uipc_region {
     void *ptr;
     size_t size;
-    int lock_fd;    /* shm creator: holds the owner flock; -1 otherwise */
+    int lock_fd;    /* shm creator: holds the owner's OFD lock; -1 otherwise */
     pid_t opener;   /* process that created it (fork detection) */
     char shm_name[REGION_NAME_MAX + 2]; /* "/name" for a shm creator, "" otherwise */
 };
@@ -118,13 +121,11 @@ static int size_new(int fd, uint64_t size, mode_t mode)
     return uipc__fd_allocate(fd, size);
 }
 
+/* The owner's lock (slot 0): -EADDRINUSE while a live owner holds it. */
 static int lock_ex(int fd, bool wait)
 {
-    while (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
-        if (errno != EINTR)
-            return errno == EWOULDBLOCK ? -EADDRINUSE : -errno;
-    }
-    return 0;
+    int r = uipc__rdv_lock(fd, 0, wait);
+    return r == -EBUSY ? -EADDRINUSE : r;
 }
 
 /*
@@ -164,6 +165,8 @@ static int shm_create(const char *name, const struct region_args *a, int flags)
         struct stat st;
         if (r == 0 && fstat(fd, &st) < 0)
             r = -errno;
+        if (r == 0)
+            r = uipc__rdv_adoptable(st.st_uid); /* never replace another uid's */
         if (r == 0 && st.st_size == 0 && attempt < 25) {
             /* Being made by a creator that has not locked it yet: look
              * again shortly.  One still empty and unlocked after ~50 ms was
@@ -321,17 +324,18 @@ UIPC_API size_t uipc_region_size(const uipc_region *r)
     return r ? r->size : 0;
 }
 
-/* True if name still refers to the object behind fd (not a replacement). */
-static bool same_object(const char *name, int fd)
+/* Removes the object's name while it still is the object behind fd. */
+static int remove_own(const char *name, int fd)
 {
-    struct stat mine, now;
-    int cur = shm_open(name, O_RDONLY | O_CLOEXEC, 0);
-    if (cur < 0)
-        return false;
-    bool same = fstat(fd, &mine) == 0 && fstat(cur, &now) == 0 && mine.st_dev == now.st_dev &&
-                mine.st_ino == now.st_ino;
-    uipc__close_fd(cur);
-    return same;
+    struct uipc__rdv_id id;
+    int dirfd = uipc__rdv_shm_dir();
+    if (dirfd < 0)
+        return dirfd;
+    int r = uipc__rdv_id_fd(fd, &id);
+    if (r == 0)
+        r = uipc__rdv_remove(dirfd, name + 1, &id);
+    uipc__close_fd(dirfd);
+    return r == -ENOENT || r == -ESTALE ? 0 : r;
 }
 
 UIPC_API int uipc_region_close(uipc_region *r)
@@ -343,10 +347,8 @@ UIPC_API int uipc_region_close(uipc_region *r)
         munmap(r->ptr, r->size);
     /* Only the creating process removes the name: a forked child closing
      * its inherited copy leaves it (and the shared owner lock) alone. */
-    if (r->lock_fd >= 0 && r->opener == getpid() && same_object(r->shm_name, r->lock_fd)) {
-        if (shm_unlink(r->shm_name) < 0 && errno != ENOENT)
-            err = -errno;
-    }
+    if (r->lock_fd >= 0 && r->opener == getpid())
+        err = remove_own(r->shm_name, r->lock_fd);
     uipc__close_fd(r->lock_fd);
     free(r);
     return err;

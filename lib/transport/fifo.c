@@ -7,60 +7,52 @@
  * 16 MiB), exactly two parties.  The owner (UIPC_CREATE) creates both FIFOs
  * with ?mode= (default 0600) and removes them at close.
  *
- * Opening never blocks, and liveness is carried by flock(2) on the FIFO
- * inodes rather than by who has which end open:
- *  - The owner opens .c2s for reading and holds LOCK_EX on it: a live owner.
- *    It also keeps a writer of its own on .c2s until its peer has arrived,
- *    so that reading before then waits instead of seeing end of stream.
- *    It opens .s2c read-write, so it can send before the peer arrives (the
- *    pipe buffers it) and so the peer reads end of stream only once the
- *    owner is gone.
+ * Opening never blocks, and liveness is carried by OFD locks on the FIFO
+ * inodes (rendezvous.h) rather than by who has which end open:
+ *  - The owner opens .c2s for reading and .s2c read-write, and holds the
+ *    owner lock (slot 0) on .s2c: a live owner.  It also keeps a writer of
+ *    its own on .c2s until its peer has arrived, so that reading before
+ *    then waits instead of seeing end of stream.  .s2c read-write lets it
+ *    send before the peer arrives (the pipe buffers it) and makes the peer
+ *    read end of stream only once the owner is gone.
  *  - The peer opens .c2s for writing (ENXIO: no live owner, -ENOENT), then
- *    .s2c for reading, and takes LOCK_EX on .s2c; if another peer holds it
- *    the open is -EBUSY.
- *  - The owner learns that its peer has arrived when .s2c is locked (or a
- *    message from it arrived); only then does it drop its own writer, so
+ *    .s2c for reading, and takes the peer lock (slot 1) on .c2s through its
+ *    writer; if another peer holds it the open is -EBUSY.
+ *  - The owner learns that its peer has arrived when that lock is held (or
+ *    a message from it arrived); only then does it drop its own writer, so
  *    end of stream on .c2s means the peer closed or died.
  *  - Each side keeps a reader of the FIFO it writes (the owner's .s2c is
  *    read-write): the framer's guard, so that a write never raises SIGPIPE.
  *    A peer's death therefore shows on the FIFO each side reads, and a send
  *    reports it as -EPIPE (framing.h).
- * A stale pair (no lock on .c2s) is taken over by UIPC_CREATE; a live one is
- * -EADDRINUSE.  Symbolic links are never followed.
+ * A stale pair (no owner lock on .s2c) is taken over by UIPC_CREATE; a
+ * live one is -EADDRINUSE.  The owner removes at close only the FIFOs it
+ * made (compared by inode), never a successor's.  Symbolic links are never
+ * followed.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "framing.h"
 #include "internal.h"
+#include "rendezvous.h"
 
 struct fifo_channel {
     struct uipc_channel base;
     struct uipc__framer f;
     int hold_fd;          /* owner: its own writer on .c2s until the peer arrives */
-    bool peer_seen;       /* owner: the peer has locked .s2c */
+    bool peer_seen;       /* owner: the peer has taken its lock */
+    struct uipc__rdv_id c2s_id, s2c_id; /* owner: the FIFOs it made */
     char c2s[PATH_MAX];
     char s2c[PATH_MAX];
 };
 
 static const char *const fifo_keys[] = {"maxmsg", "mode", NULL};
-
-static int fifo_paths(const struct uipc__uri *u, char *c2s, char *s2c)
-{
-    const char *p = u->path;
-    if ((u->has_authority && u->authority[0]) || p[0] != '/' || p[strlen(p) - 1] == '/')
-        return -EINVAL;
-    if (snprintf(c2s, PATH_MAX, "%s.c2s", p) >= PATH_MAX ||
-        snprintf(s2c, PATH_MAX, "%s.s2c", p) >= PATH_MAX)
-        return -ENAMETOOLONG;
-    return 0;
-}
 
 static int open_fifo(const char *path, int how)
 {
@@ -75,81 +67,88 @@ static int open_fifo(const char *path, int how)
     return fd;
 }
 
-/* 1 if another open file holds a lock on fd's inode, 0 if not. */
-static int locked_elsewhere(int fd)
+/* Removes one FIFO of a stale pair if it is one (-EEXIST if it is not). */
+static int remove_fifo(const char *path)
 {
-    if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
-        flock(fd, LOCK_UN);
-        return 0;
-    }
-    return errno == EWOULDBLOCK ? 1 : -errno;
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return errno == ENOENT ? 0 : -errno;
+    if (!S_ISFIFO(st.st_mode))
+        return -EEXIST;
+    struct uipc__rdv_id id = {st.st_dev, st.st_ino};
+    int r = uipc__rdv_remove(AT_FDCWD, path, &id);
+    return r == -ENOENT || r == -ESTALE ? 0 : r;
 }
 
 /* Removes a stale pair: 0 done or nothing there, -EADDRINUSE if its owner lives. */
 static int take_over(const char *c2s, const char *s2c)
 {
-    int fd = open_fifo(c2s, O_RDONLY);
-    if (fd == -ENOENT)
-        goto unlink_s2c;
-    if (fd < 0)
+    int fd = open_fifo(s2c, O_RDONLY);
+    if (fd >= 0) {
+        int live = uipc__rdv_held(fd, 0);
+        uipc__close_fd(fd);
+        if (live)
+            return live < 0 ? live : -EADDRINUSE;
+    } else if (fd != -ENOENT) {
         return fd;
-    int live = locked_elsewhere(fd);
-    uipc__close_fd(fd);
-    if (live)
-        return live < 0 ? live : -EADDRINUSE;
-    if (unlink(c2s) < 0 && errno != ENOENT)
-        return -errno;
-unlink_s2c:;
-    struct stat st;
-    if (lstat(s2c, &st) == 0 && !S_ISFIFO(st.st_mode))
-        return -EEXIST;
-    if (unlink(s2c) < 0 && errno != ENOENT)
-        return -errno;
-    return 0;
+    }
+    int r = remove_fifo(c2s);
+    return r < 0 ? r : remove_fifo(s2c);
 }
 
-static int make_fifo(const char *path, mode_t mode)
+/* Makes the FIFO path with exactly mode and records which one we made. */
+static int make_fifo(const char *path, mode_t mode, struct uipc__rdv_id *id)
 {
     if (mkfifo(path, mode) < 0)
         return -errno;
-    if (chmod(path, mode) < 0) { /* mkfifo applied the umask */
-        int r = -errno;
+    int r = uipc__rdv_id_at(AT_FDCWD, path, id);
+    if (r == 0 && chmod(path, mode) < 0) /* mkfifo applied the umask */
+        r = -errno;
+    if (r < 0)
         unlink(path);
-        return r;
+    return r;
+}
+
+/* Opens one of our FIFOs: -EADDRINUSE if the name is no longer the one we
+ * made (someone took the pair over meanwhile). */
+static int open_made(const char *path, int how, const struct uipc__rdv_id *made)
+{
+    int fd = open_fifo(path, how);
+    struct uipc__rdv_id id;
+    if (fd >= 0 && (uipc__rdv_id_fd(fd, &id) < 0 || id.dev != made->dev || id.ino != made->ino)) {
+        uipc__close_fd(fd);
+        return -EADDRINUSE;
     }
-    return 0;
+    return fd;
 }
 
 static int fifo_create(struct fifo_channel *c, mode_t mode, int flags)
 {
-    int r = make_fifo(c->c2s, mode);
+    int rfd = -1, wfd = -1;
+    int r = make_fifo(c->c2s, mode, &c->c2s_id);
     if (r == -EEXIST && !(flags & UIPC_EXCL)) {
         r = take_over(c->c2s, c->s2c);
         if (r == 0)
-            r = make_fifo(c->c2s, mode);
+            r = make_fifo(c->c2s, mode, &c->c2s_id);
     }
     if (r < 0)
         return r;
-    r = make_fifo(c->s2c, mode);
+    r = make_fifo(c->s2c, mode, &c->s2c_id);
     if (r < 0)
         goto fail_c2s;
-    int rfd = open_fifo(c->c2s, O_RDONLY);
-    if (rfd < 0) {
-        r = rfd;
-        goto fail_s2c;
+    rfd = open_made(c->c2s, O_RDONLY, &c->c2s_id);
+    wfd = open_made(c->s2c, O_RDWR, &c->s2c_id);
+    r = rfd < 0 ? rfd : wfd < 0 ? wfd : uipc__rdv_lock(wfd, 0, false);
+    if (r == -EBUSY)
+        r = -EADDRINUSE; /* someone raced us to the new names */
+    if (r == 0) {
+        c->hold_fd = open_fifo(c->c2s, O_WRONLY);
+        r = c->hold_fd < 0 ? c->hold_fd : 0;
     }
-    if (flock(rfd, LOCK_EX | LOCK_NB) < 0) { /* someone raced us to the new name */
-        r = errno == EWOULDBLOCK ? -EADDRINUSE : -errno;
+    if (r < 0) {
         uipc__close_fd(rfd);
-        goto fail_s2c;
-    }
-    c->hold_fd = open_fifo(c->c2s, O_WRONLY);
-    int wfd = open_fifo(c->s2c, O_RDWR);
-    if (c->hold_fd < 0 || wfd < 0) {
-        r = c->hold_fd < 0 ? c->hold_fd : wfd;
-        uipc__close_fd(c->hold_fd);
         uipc__close_fd(wfd);
-        uipc__close_fd(rfd);
+        c->hold_fd = -1;
         goto fail_s2c;
     }
     uipc__framer_init(&c->f, rfd, wfd, false);
@@ -167,26 +166,10 @@ static int fifo_create(struct fifo_channel *c, mode_t mode, int flags)
     return 0;
 
 fail_s2c:
-    unlink(c->s2c);
+    uipc__rdv_remove(AT_FDCWD, c->s2c, &c->s2c_id);
 fail_c2s:
-    unlink(c->c2s);
+    uipc__rdv_remove(AT_FDCWD, c->c2s, &c->c2s_id);
     return r;
-}
-
-/*
- * The peer's lock on .s2c.  The owner probes that lock for an instant while
- * it waits for its peer (owner_sees_peer), so a failure is retried briefly
- * before it is taken to mean that another peer holds the channel.
- */
-static int lock_peer_end(int fd)
-{
-    for (int attempt = 0;; attempt++) {
-        if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-            return 0;
-        if (errno != EWOULDBLOCK || attempt == 4)
-            return -1;
-        uipc__nap_ns(2000000);
-    }
 }
 
 static int fifo_attach(struct fifo_channel *c)
@@ -201,8 +184,8 @@ static int fifo_attach(struct fifo_channel *c)
         uipc__close_fd(wfd);
         return rfd;
     }
-    if (lock_peer_end(rfd) < 0) {
-        int r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+    int r = uipc__rdv_lock(wfd, 1, false); /* -EBUSY: another peer has it */
+    if (r < 0) {
         uipc__close_fd(rfd);
         uipc__close_fd(wfd);
         return r;
@@ -225,7 +208,7 @@ static int fifo_open(struct uipc_channel *ch, const struct uipc__uri *u, int fla
     uint64_t max;
     mode_t mode;
     c->hold_fd = -1;
-    int r = fifo_paths(u, c->c2s, c->s2c);
+    int r = uipc__rdv_path_pair(u, c->c2s, c->s2c);
     if (r == 0)
         r = uipc__uri_size(u, "maxmsg", 1, UIPC__MAXMSG_CEILING, UIPC__DEFAULT_MAXMSG, &max);
     if (r == 0)
@@ -244,7 +227,7 @@ static int fifo_open(struct uipc_channel *ch, const struct uipc__uri *u, int fla
  */
 static bool owner_sees_peer(struct fifo_channel *c, bool arrived)
 {
-    if (!c->peer_seen && (arrived || locked_elsewhere(c->f.wfd) == 1)) {
+    if (!c->peer_seen && (arrived || uipc__rdv_held(c->f.rfd, 1) == 1)) {
         c->peer_seen = true;
         uipc__close_fd(c->hold_fd); /* end of stream on .c2s now means the peer left */
         c->hold_fd = -1;
@@ -277,15 +260,17 @@ static ssize_t fifo_recv(struct uipc_channel *ch, void *buf, size_t cap, uipc_ms
     return n;
 }
 
-static int fifo_close(struct uipc_channel *ch)
+static int fifo_close(struct uipc_channel *ch, bool remove)
 {
     struct fifo_channel *c = (struct fifo_channel *)ch;
+    /* Removed while our lock still keeps a successor from taking over, and
+     * only the FIFOs we made. */
+    if (remove) {
+        uipc__rdv_remove(AT_FDCWD, c->c2s, &c->c2s_id);
+        uipc__rdv_remove(AT_FDCWD, c->s2c, &c->s2c_id);
+    }
     uipc__close_fd(c->hold_fd);
     uipc__framer_release(&c->f);
-    if (ch->owner && ch->opener == getpid()) {
-        unlink(c->c2s);
-        unlink(c->s2c);
-    }
     return 0;
 }
 
@@ -297,7 +282,7 @@ static int fifo_pollfd(const struct uipc_channel *ch)
 static int fifo_unlink(const struct uipc__uri *u)
 {
     char c2s[PATH_MAX], s2c[PATH_MAX];
-    int r = fifo_paths(u, c2s, s2c);
+    int r = uipc__rdv_path_pair(u, c2s, s2c);
     if (r < 0)
         return r;
     struct stat st;

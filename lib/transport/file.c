@@ -69,12 +69,12 @@
 #include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include "framing.h"
 #include "internal.h"
+#include "rendezvous.h"
 
 #define HDR_SIZE 4096u
 #define REC_HDR 16u
@@ -112,8 +112,7 @@ struct file_channel {
     struct uipc_channel base;
     struct spool out, in;
     int ino_fd;            /* inotify on the incoming file */
-    int pid_fd;            /* pidfd of the incoming file's writer, -1 if none */
-    pid_t pid_watched;
+    struct uipc__pidwatch writer; /* the incoming file's writer */
     uint32_t base_session; /* writer sessions up to this one ended before we opened */
     bool eof;              /* -EPIPE reported: sticky for this handle */
     struct uipc__pollset ps;
@@ -182,35 +181,13 @@ static uint64_t rec_size(uint32_t len)
     return (REC_HDR + (uint64_t)len + 7) & ~(uint64_t)7;
 }
 
-static int spool_paths(const struct uipc__uri *u, char *c2s, char *s2c)
-{
-    const char *p = u->path;
-    size_t n = strlen(p);
-    if ((u->has_authority && u->authority[0]) || p[0] != '/' || p[n - 1] == '/')
-        return -EINVAL;
-    if (snprintf(c2s, PATH_MAX, "%s.c2s", p) >= PATH_MAX ||
-        snprintf(s2c, PATH_MAX, "%s.s2c", p) >= PATH_MAX)
-        return -ENAMETOOLONG;
-    return 0;
-}
-
-/* ---- locks: an open-file-description lock on byte 0 marks the writer ---- */
-
-static int lock_writer(int fd)
-{
-    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
-    if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
-        return 0;
-    return errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
-}
+/* The writer's liveness: the OFD lock of slot 0 on the file it writes. */
+#define WRITER_SLOT 0
 
 /* 1 if another open file description holds the writer lock, 0 if not. */
-static int writer_locked(int fd)
+static bool writer_locked(int fd)
 {
-    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
-    if (fcntl(fd, F_OFD_GETLK, &fl) < 0)
-        return 0;
-    return fl.l_type != F_UNLCK;
+    return uipc__rdv_held(fd, WRITER_SLOT) > 0;
 }
 
 /* ---- creating, opening and checking a spool file ---- */
@@ -228,33 +205,33 @@ static void hdr_init(struct spool_hdr *h)
 }
 
 /*
- * Creates path complete with its header: a temporary file in the same
- * directory is written, then linked to path, so nobody ever opens a file
- * without a header.  -EEXIST if path exists (the link never replaces).
+ * Creates path complete with its header, published atomically
+ * (uipc__rdv_publish), so nobody ever opens a file without a header.
+ * -EEXIST if path exists (the link never replaces).
  */
 static int spool_create(const char *path, mode_t mode)
 {
-    char tmp[PATH_MAX + 32];
     static const unsigned char zeros[HDR_SIZE];
-    snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)getpid());
-    int how = O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
-    int fd = open(tmp, how, mode);
-    if (fd < 0 && errno == EEXIST && unlink(tmp) == 0)
-        fd = open(tmp, how, mode); /* left over by a crashed process with our pid */
-    if (fd < 0)
-        return -errno;
+    char name[NAME_MAX + 1], tmp[UIPC__RDV_TMP_MAX];
+    int dirfd;
+    int r = uipc__rdv_dir_open(path, &dirfd, name, sizeof name);
+    if (r < 0)
+        return r;
+    int fd = uipc__rdv_tmpfile(dirfd, mode, tmp);
+    if (fd < 0) {
+        uipc__close_fd(dirfd);
+        return fd;
+    }
     struct spool_hdr h;
     hdr_init(&h);
-    int r = 0;
-    if (fchmod(fd, mode) < 0)
-        r = -errno;
-    else if (pwrite(fd, zeros, HDR_SIZE, 0) != (ssize_t)HDR_SIZE ||
-             pwrite(fd, &h, sizeof h, 0) != (ssize_t)sizeof h)
+    if (pwrite(fd, zeros, HDR_SIZE, 0) != (ssize_t)HDR_SIZE ||
+        pwrite(fd, &h, sizeof h, 0) != (ssize_t)sizeof h)
         r = -EIO; /* a short write of 4 KiB to a fresh file: the disk is full */
-    if (r == 0 && link(tmp, path) < 0)
-        r = -errno;
-    unlink(tmp);
+    if (r == 0)
+        r = uipc__rdv_publish(dirfd, fd, tmp, name);
+    uipc__rdv_discard(dirfd, tmp);
     uipc__close_fd(fd);
+    uipc__close_fd(dirfd);
     return r;
 }
 
@@ -397,16 +374,15 @@ static ssize_t file_send(struct uipc_channel *ch, const void *msg, size_t len,
 
 /* ---- reading ---- */
 
-/* try_read: no committed record yet (neither a length nor an errno) */
-#define NOTHING ((ssize_t)-100000)
-
-/* Takes the next committed record if there is one and it fits. */
+/* Takes the next committed record if there is one and it fits: its length,
+ * -EAGAIN when none is committed yet (a regular file never says EAGAIN
+ * itself), -EMSGSIZE, -EBADMSG. */
 static ssize_t try_read(struct file_channel *c, void *buf, size_t cap)
 {
     struct spool *s = &c->in;
     uint64_t commit = atomic_load_explicit(&s->hdr->commit_off, memory_order_acquire);
     if (s->off >= commit)
-        return NOTHING;
+        return -EAGAIN;
     uint64_t avail = commit - s->off;
     if (avail < REC_HDR)
         return -EBADMSG;
@@ -437,15 +413,6 @@ static void drain_inotify(int fd)
         ;
 }
 
-static void stop_watching_pid(struct file_channel *c)
-{
-    if (c->pid_fd < 0)
-        return;
-    uipc__pollset_del(&c->ps, c->pid_fd);
-    uipc__close_fd(c->pid_fd);
-    c->pid_fd = -1;
-}
-
 /*
  * Looks at the incoming writer while no record waits.  Returns 1 when a
  * writer session that was live while this handle was open has ended, 0
@@ -457,26 +424,19 @@ static int writer_gone(struct file_channel *c)
     if (!writer_locked(c->in.fd))
         return atomic_load(&c->in.hdr->writer_session) != c->base_session;
     pid_t pid = (pid_t)atomic_load(&c->in.hdr->writer_pid);
-    if (pid == c->pid_watched) {
+    if (pid == c->writer.pid) {
         /* The pidfd fired but the lock lives on: a child inherited the
          * writer's handle.  Only IN_CLOSE_WRITE can tell from now on. */
-        if (c->pid_fd >= 0 && uipc__wait_fd(c->pid_fd, POLLIN, &(struct uipc__deadline){0, 0}) > 0)
-            stop_watching_pid(c);
+        if (uipc__pidwatch_exited(&c->writer))
+            uipc__pidwatch_stop(&c->writer, &c->ps);
         return 0;
     }
-    stop_watching_pid(c);
-    c->pid_watched = pid;
-    int fd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
-    if (fd < 0)
-        return 0; /* no pidfd (old kernel, other pid namespace): IN_CLOSE_WRITE only */
-    /* pidfds are close-on-exec from birth. */
-    if (!writer_locked(c->in.fd) || (pid_t)atomic_load(&c->in.hdr->writer_pid) != pid) {
-        uipc__close_fd(fd); /* it changed meanwhile: look again next time */
-        c->pid_watched = 0;
-        return 0;
+    /* No pidfd (old kernel, other pid namespace): IN_CLOSE_WRITE only. */
+    if (uipc__pidwatch_set(&c->writer, pid, &c->ps) &&
+        (!writer_locked(c->in.fd) || (pid_t)atomic_load(&c->in.hdr->writer_pid) != pid)) {
+        uipc__pidwatch_stop(&c->writer, &c->ps); /* it changed meanwhile: */
+        c->writer.pid = 0;                         /* look again next time */
     }
-    c->pid_fd = fd;
-    uipc__pollset_add(&c->ps, fd);
     return 0;
 }
 
@@ -490,17 +450,17 @@ static ssize_t file_recv(struct uipc_channel *ch, void *buf, size_t cap, uipc_ms
         return -EPIPE;
     for (;;) {
         r = try_read(c, buf, cap);
-        if (r != NOTHING)
+        if (r != -EAGAIN)
             break;
         /* Events older than this drain belong to commits the next look sees. */
         drain_inotify(c->ino_fd);
         r = try_read(c, buf, cap);
-        if (r != NOTHING)
+        if (r != -EAGAIN)
             break;
         if (writer_gone(c)) {
             /* Records committed before the lock went come first. */
             r = try_read(c, buf, cap);
-            if (r == NOTHING) {
+            if (r == -EAGAIN) {
                 c->eof = true;
                 r = -EPIPE;
             }
@@ -545,9 +505,10 @@ static int file_open(struct uipc_channel *ch, const struct uipc__uri *u, int fla
     mode_t mode;
     bool owner = flags & UIPC_CREATE, excl = flags & UIPC_EXCL;
     bool made_out = false, made_in = false;
-    c->out.fd = c->in.fd = c->ino_fd = c->pid_fd = -1;
+    c->out.fd = c->in.fd = c->ino_fd = -1;
+    uipc__pidwatch_init(&c->writer);
     uipc__pollset_init(&c->ps);
-    int r = spool_paths(u, c2s, s2c);
+    int r = uipc__rdv_path_pair(u, c2s, s2c);
     if (r < 0)
         return r;
     if ((r = uipc__uri_size(u, "maxmsg", 1, UIPC__MAXMSG_CEILING, UIPC__DEFAULT_MAXMSG,
@@ -557,14 +518,20 @@ static int file_open(struct uipc_channel *ch, const struct uipc__uri *u, int fla
 
     /* The writer lock first: it decides who may touch the files. */
     r = spool_open(&c->out, owner ? s2c : c2s, owner, excl, mode, &made_out);
-    if (r == 0 && (r = lock_writer(c->out.fd)) == -EBUSY)
+    if (r == 0 && (r = uipc__rdv_lock(c->out.fd, WRITER_SLOT, false)) == -EBUSY)
         r = owner ? (excl ? -EEXIST : -EADDRINUSE) : -EBUSY;
+    /* An owner adopts existing spools only if it owns them, with the mode
+     * asked for (a stranger never reads or feeds another uid's spool). */
+    if (r == 0 && owner && !made_out)
+        r = uipc__rdv_adopt_fd(c->out.fd, mode);
     if (r == 0) {
         atomic_store(&c->out.hdr->writer_pid, (uint32_t)getpid());
         atomic_fetch_add(&c->out.hdr->writer_session, 1);
     }
     if (r == 0)
         r = spool_open(&c->in, owner ? c2s : s2c, owner, excl, mode, &made_in);
+    if (r == 0 && owner && !made_in)
+        r = uipc__rdv_adopt_fd(c->in.fd, mode);
     if (r == 0)
         r = watch_incoming(c, owner ? c2s : s2c);
     if (r < 0)
@@ -594,21 +561,20 @@ fail:
     return r;
 }
 
-static int file_close(struct uipc_channel *ch)
+static int file_close(struct uipc_channel *ch, bool remove)
 {
     struct file_channel *c = (struct file_channel *)ch;
     int r = 0;
+    (void)remove; /* persistent: the spools stay */
     /* Only the process that opened the handle says goodbye (fork rule):
      * the lock goes first and the header write after it wakes the reader,
      * which then finds the lock gone (closing the file alone would notify
      * before the kernel drops the lock). */
     if (ch->opener == getpid()) {
-        struct flock fl = {.l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
-        if (fcntl(c->out.fd, F_OFD_SETLK, &fl) < 0)
-            r = -errno;
+        r = uipc__rdv_unlock(c->out.fd, WRITER_SLOT);
         spool_touch(&c->out);
     }
-    stop_watching_pid(c);
+    uipc__pidwatch_stop(&c->writer, &c->ps);
     uipc__close_fd(c->ino_fd);
     uipc__pollset_release(&c->ps);
     spool_release(&c->out);
@@ -616,27 +582,55 @@ static int file_close(struct uipc_channel *ch)
     return r;
 }
 
-/* Removes both files; -EADDRINUSE while the owner holds its lock. */
+/*
+ * Judges one spool file before removal: 0 and its identity when it is a
+ * spool (a regular file, never a link: O_NOFOLLOW, that is empty or starts
+ * with the spool's magic, even if the rest is corrupt), -ENOENT,
+ * -EADDRINUSE when live and its writer holds the lock, -EBADMSG for
+ * anything else (never removed).
+ */
+static int judge_spool(const char *path, bool live, struct uipc__rdv_id *id)
+{
+    struct spool s = {.fd = spool_open_fd(path)};
+    if (s.fd < 0)
+        return s.fd == -ELOOP || s.fd == -EINVAL ? -EBADMSG : s.fd;
+    char magic[sizeof spool_magic];
+    ssize_t n = pread(s.fd, magic, sizeof magic, 0);
+    int r = n == 0 || (n == (ssize_t)sizeof magic && memcmp(magic, spool_magic, n) == 0)
+                ? 0
+                : -EBADMSG;
+    if (r == 0)
+        r = uipc__rdv_id_fd(s.fd, id);
+    if (r == 0 && live && writer_locked(s.fd))
+        r = -EADDRINUSE;
+    spool_release(&s);
+    return r;
+}
+
+/* Removes both files, only if both are spools; -EADDRINUSE while the owner
+ * holds its lock.  Each is removed only while it is the file judged. */
 static int file_unlink(const struct uipc__uri *u)
 {
     char c2s[PATH_MAX], s2c[PATH_MAX];
-    int r = spool_paths(u, c2s, s2c);
+    struct uipc__rdv_id id1, id2;
+    int r = uipc__rdv_path_pair(u, c2s, s2c);
     if (r < 0)
         return r;
-    int fd = spool_open_fd(s2c);
-    if (fd >= 0) {
-        int live = writer_locked(fd);
-        uipc__close_fd(fd);
-        if (live)
-            return -EADDRINUSE;
-    }
-    int e1 = unlink(c2s) < 0 ? -errno : 0;
-    int e2 = unlink(s2c) < 0 ? -errno : 0;
+    int e2 = judge_spool(s2c, true, &id2);
+    if (e2 == -EADDRINUSE)
+        return e2;
+    int e1 = judge_spool(c2s, false, &id1);
     if (e1 == -ENOENT && e2 == -ENOENT)
         return -ENOENT;
     if (e1 < 0 && e1 != -ENOENT)
         return e1;
-    return e2 == -ENOENT ? 0 : e2;
+    if (e2 < 0 && e2 != -ENOENT)
+        return e2;
+    if (e1 == 0)
+        uipc__rdv_remove(AT_FDCWD, c2s, &id1);
+    if (e2 == 0)
+        uipc__rdv_remove(AT_FDCWD, s2c, &id2);
+    return 0;
 }
 
 static int file_pollfd(const struct uipc_channel *ch)

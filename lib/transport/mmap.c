@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "rendezvous.h"
 #include "ring.h"
 
 struct mmap_channel {
@@ -40,34 +41,12 @@ struct mmap_channel {
     struct uipc__ring_ep ep;
 };
 
-/* Splits the URI's path into an open directory and the file's name in it. */
+/* The URI's path as an open directory and the file's name in it. */
 static int mmap_path(const struct uipc__uri *u, int *dirfd, char *name, size_t cap)
 {
-    const char *path = u->path;
-    char dir[PATH_MAX];
-    if ((u->has_authority && u->authority[0]) || !path[0])
+    if ((u->has_authority && u->authority[0]) || !u->path[0])
         return -EINVAL;
-    size_t len = strlen(path);
-    if (len >= sizeof dir || path[len - 1] == '/')
-        return -EINVAL;
-    const char *slash = strrchr(path, '/');
-    const char *base = slash ? slash + 1 : path;
-    if (!uipc__name_ok(base, NAME_MAX) || strlen(base) >= cap)
-        return -EINVAL;
-    if (!slash)
-        strcpy(dir, ".");
-    else if (slash == path)
-        strcpy(dir, "/");
-    else {
-        memcpy(dir, path, (size_t)(slash - path));
-        dir[slash - path] = '\0';
-    }
-    strcpy(name, base);
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    *dirfd = fd;
-    return 0;
+    return uipc__rdv_dir_open(u->path, dirfd, name, cap);
 }
 
 static int mmap_open(struct uipc_channel *ch, const struct uipc__uri *u, int flags)
@@ -103,8 +82,9 @@ static ssize_t mmap_recv(struct uipc_channel *ch, void *buf, size_t cap, uipc_ms
     return uipc__ring_recv(&((struct mmap_channel *)ch)->ep, buf, cap, dl);
 }
 
-static int mmap_close(struct uipc_channel *ch)
+static int mmap_close(struct uipc_channel *ch, bool remove)
 {
+    (void)remove; /* persistent: the file stays */
     uipc__ring_ep_close(&((struct mmap_channel *)ch)->ep); /* the file stays */
     return 0;
 }

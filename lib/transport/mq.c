@@ -57,6 +57,7 @@
 
 #include "framing.h"
 #include "internal.h"
+#include "rendezvous.h"
 
 #ifndef MQ_PRIO_MAX
 #define MQ_PRIO_MAX 32768
@@ -75,6 +76,7 @@ struct mq_channel {
     unsigned held_prio;
     bool held;
     struct uipc__pollset ps;
+    struct uipc__rdv_id c2s_id, s2c_id; /* owner: the queues it holds */
     char c2s[NAME_MAX + 2];
     char s2c[NAME_MAX + 2];
 };
@@ -136,15 +138,42 @@ static int mq_names(const struct uipc__uri *u, char *c2s, char *s2c)
     int r = mq_name(u, &name);
     if (r < 0)
         return r;
-    snprintf(c2s, NAME_MAX + 2, "/%s.c2s", name);
-    snprintf(s2c, NAME_MAX + 2, "/%s.s2c", name);
-    return 0;
+    char base[NAME_MAX + 2];
+    snprintf(base, sizeof base, "/%s", name);
+    return uipc__rdv_pair_names(base, c2s, s2c, NAME_MAX + 2);
 }
 
-/* The abstract socket name that marks a live owner (uipc__token_bind). */
-static int token_bind(const char *name)
+/* The owner's liveness token, "uipc-mq/<name>.c2s": it counts only when a
+ * process of the queues' owner uid binds it (rendezvous.h). */
+static int token_bind(const char *c2s, uid_t owner)
 {
-    return uipc__token_bind("uipc-mq", name);
+    return uipc__rdv_token_bind("uipc-mq", c2s, owner);
+}
+
+/* The uid owning queue name (ours if it cannot be opened). */
+static uid_t queue_owner(const char *name)
+{
+    uid_t uid = geteuid();
+    mqd_t q = mq_open(name, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    if (q != (mqd_t)-1) {
+        if (fstat((int)q, &st) == 0)
+            uid = st.st_uid;
+        mq_close(q);
+    }
+    return uid;
+}
+
+/* True while name is still the queue id (not a successor's). */
+static bool queue_is(const char *name, const struct uipc__rdv_id *id)
+{
+    struct uipc__rdv_id now;
+    mqd_t q = mq_open(name, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (q == (mqd_t)-1)
+        return false;
+    bool same = uipc__rdv_id_fd((int)q, &now) == 0 && now.dev == id->dev && now.ino == id->ino;
+    mq_close(q);
+    return same;
 }
 
 /* mq_open that reports -errno and marks new queues with *created. */
@@ -218,7 +247,7 @@ static int mq_open_op(struct uipc_channel *ch, const struct uipc__uri *u, int fl
     bool made_c2s = false, made_s2c = false;
     size_t wsize = 0;
     if (owner) {
-        c->token_fd = token_bind(c->c2s);
+        c->token_fd = token_bind(c->c2s, geteuid());
         if (c->token_fd < 0)
             return c->token_fd == -EADDRINUSE && excl ? -EEXIST : c->token_fd;
         /* Adopting a stale pair keeps its queued messages; a geometry the
@@ -226,6 +255,15 @@ static int mq_open_op(struct uipc_channel *ch, const struct uipc__uri *u, int fl
         r = open_queue(c->c2s, O_RDONLY, mode, &attr, excl, &c->rq, &made_c2s);
         if (r == 0)
             r = open_queue(c->s2c, O_WRONLY, mode, &attr, excl, &c->wq, &made_s2c);
+        /* A stale pair is adopted only by its owner and with the mode asked. */
+        if (r == 0 && !made_c2s)
+            r = uipc__rdv_adopt_fd((int)c->rq, mode);
+        if (r == 0 && !made_s2c)
+            r = uipc__rdv_adopt_fd((int)c->wq, mode);
+        if (r == 0)
+            r = uipc__rdv_id_fd((int)c->rq, &c->c2s_id);
+        if (r == 0)
+            r = uipc__rdv_id_fd((int)c->wq, &c->s2c_id);
         if (r == 0)
             r = check_geometry(c->rq, &attr, depth_given, size_given, -EEXIST, &c->rsize);
         if (r == 0)
@@ -371,17 +409,17 @@ static ssize_t mq_recv_op(struct uipc_channel *ch, void *buf, size_t cap, uipc_m
     return take_held(c, buf, cap, info);
 }
 
-static int mq_close_op(struct uipc_channel *ch)
+static int mq_close_op(struct uipc_channel *ch, bool remove)
 {
     struct mq_channel *c = (struct mq_channel *)ch;
     int r = 0;
     mq_close(c->rq);
     mq_close(c->wq);
-    /* Only the process that created the pair removes it (fork rule). */
-    if (ch->owner && ch->opener == getpid()) {
-        if (mq_unlink(c->c2s) < 0 && errno != ENOENT)
+    /* Only the queues we held, never a successor's. */
+    if (remove) {
+        if (queue_is(c->c2s, &c->c2s_id) && mq_unlink(c->c2s) < 0 && errno != ENOENT)
             r = -errno;
-        if (mq_unlink(c->s2c) < 0 && errno != ENOENT)
+        if (queue_is(c->s2c, &c->s2c_id) && mq_unlink(c->s2c) < 0 && errno != ENOENT)
             r = -errno;
     }
     uipc__close_fd(c->token_fd);
@@ -398,7 +436,7 @@ static int mq_unlink_op(const struct uipc__uri *u)
     if (r < 0)
         return r;
     /* Holding the owner's token also keeps a creator out meanwhile. */
-    int token = token_bind(c2s);
+    int token = token_bind(c2s, queue_owner(c2s));
     if (token < 0)
         return token;
     int e1 = mq_unlink(c2s) < 0 ? -errno : 0;

@@ -72,8 +72,9 @@ static ssize_t pipe_recv(struct uipc_channel *ch, void *buf, size_t cap, uipc_ms
     return uipc__framer_recv(&((struct pipe_channel *)ch)->f, buf, cap, dl);
 }
 
-static int pipe_close(struct uipc_channel *ch)
+static int pipe_close(struct uipc_channel *ch, bool remove)
 {
+    (void)remove; /* anonymous: nothing named */
     uipc__framer_release(&((struct pipe_channel *)ch)->f);
     return 0;
 }

@@ -28,9 +28,9 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "rendezvous.h"
 #include "ring.h"
 
-#define SHM_DIR "/dev/shm"
 #define SHM_NAME_MAX 200
 
 struct shm_channel {
@@ -53,14 +53,6 @@ static int shm_name(const struct uipc__uri *u, const char **name)
     return 0;
 }
 
-static int shm_dir(void)
-{
-    int fd = open(SHM_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? -ENOTSUP : -errno;
-    return fd;
-}
-
 static int shm_open_ch(struct uipc_channel *ch, const struct uipc__uri *u, int flags)
 {
     struct shm_channel *c = (struct shm_channel *)ch;
@@ -71,7 +63,7 @@ static int shm_open_ch(struct uipc_channel *ch, const struct uipc__uri *u, int f
         r = uipc__ring_params(u, &p);
     if (r < 0)
         return r;
-    int dirfd = shm_dir();
+    int dirfd = uipc__rdv_shm_dir();
     if (dirfd < 0)
         return dirfd;
     r = uipc__ring_open_at(&c->ep, dirfd, name, &p, flags, false);
@@ -117,20 +109,18 @@ static ssize_t shm_recv(struct uipc_channel *ch, void *buf, size_t cap, uipc_msg
  * while our lock still keeps anyone else from taking the name over). */
 static void shm_remove_name(struct shm_channel *c)
 {
-    struct stat st;
-    int dirfd = shm_dir();
+    int dirfd = uipc__rdv_shm_dir();
     if (dirfd < 0)
         return;
-    if (fstatat(dirfd, c->name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_dev == c->ep.dev &&
-        st.st_ino == c->ep.ino)
-        unlinkat(dirfd, c->name, 0);
+    struct uipc__rdv_id id = {c->ep.dev, c->ep.ino};
+    uipc__rdv_remove(dirfd, c->name, &id);
     uipc__close_fd(dirfd);
 }
 
-static int shm_close(struct uipc_channel *ch)
+static int shm_close(struct uipc_channel *ch, bool remove)
 {
     struct shm_channel *c = (struct shm_channel *)ch;
-    if (ch->owner && ch->opener == getpid() && c->name[0])
+    if (remove && c->name[0])
         shm_remove_name(c);
     uipc__ring_ep_close(&c->ep);
     return 0;
@@ -142,7 +132,7 @@ static int shm_unlink(const struct uipc__uri *u)
     int r = shm_name(u, &name);
     if (r < 0)
         return r;
-    int dirfd = shm_dir();
+    int dirfd = uipc__rdv_shm_dir();
     if (dirfd < 0)
         return dirfd;
     r = uipc__ring_unlink_at(dirfd, name, false);

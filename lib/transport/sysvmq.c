@@ -60,6 +60,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "rendezvous.h"
 
 #define C2S_TYPE LONG_MAX               /* every message to the owner side */
 #define USER_TYPE_MAX (LONG_MAX - 1)    /* highest type a caller may use */
@@ -142,12 +143,21 @@ static int resolve_key(const struct uipc__uri *u, key_t *key)
     return 0;
 }
 
-/* Binds the abstract socket name that marks a live owner of key. */
-static int token_bind(key_t key)
+/* The owner's liveness token: the abstract name "uipc-sysvmq:<key in
+ * hex>", which counts only when a process of the queue owner's uid binds
+ * it (rendezvous.h).  Returns the socket, or -EADDRINUSE for a live owner. */
+#define TOKEN_PREFIX "uipc-sysvmq:"
+
+static void token_name(key_t key, char hex[16])
+{
+    snprintf(hex, 16, "%08x", (unsigned)key);
+}
+
+static int token_bind(key_t key, uid_t owner)
 {
     char hex[16];
-    snprintf(hex, sizeof hex, "%08x", (unsigned)key);
-    return uipc__token_bind("uipc-sysvmq:", hex);
+    token_name(key, hex);
+    return uipc__rdv_token_bind(TOKEN_PREFIX, hex, owner);
 }
 
 /* EINVAL from a call on a queue we had: the queue is gone. */
@@ -171,7 +181,6 @@ static int sysvmq_open(struct uipc_channel *ch, const struct uipc__uri *u, int f
     int err, r;
     bool size_given = uipc__uri_get(u, "size", &err) != NULL;
     bool maxmsg_given = uipc__uri_get(u, "maxmsg", &err) != NULL;
-    bool mode_given = uipc__uri_get(u, "mode", &err) != NULL;
     if ((r = resolve_key(u, &c->key)) < 0 ||
         (r = uipc__uri_size(u, "size", 1, msgmnb, msgmnb, &size)) < 0 ||
         (r = uipc__uri_size(u, "maxmsg", 1, msgmax, msgmax, &maxmsg)) < 0 ||
@@ -180,7 +189,7 @@ static int sysvmq_open(struct uipc_channel *ch, const struct uipc__uri *u, int f
 
     bool created = false;
     if (flags & UIPC_CREATE) {
-        c->token_fd = token_bind(c->key);
+        c->token_fd = token_bind(c->key, geteuid());
         if (c->token_fd < 0)
             return c->token_fd == -EADDRINUSE && (flags & UIPC_EXCL) ? -EEXIST : c->token_fd;
         c->id = msgget(c->key, IPC_CREAT | IPC_EXCL | (int)mode);
@@ -200,14 +209,17 @@ static int sysvmq_open(struct uipc_channel *ch, const struct uipc__uri *u, int f
         r = -errno;
         goto fail;
     }
+    /* A stale queue is adopted only by its owner, and then gets the mode asked. */
+    if ((flags & UIPC_CREATE) && !created && (r = uipc__rdv_adoptable(ds.msg_perm.uid)) < 0)
+        goto fail;
     if (flags & UIPC_CREATE) {
         /* The owner sets what it asked for, also on a queue it adopted. */
         bool set = (size_given && ds.msg_qbytes != size) ||
                    (created && ds.msg_qbytes != size) ||
-                   (mode_given && !created && (ds.msg_perm.mode & 0777) != mode);
-        ds.msg_qbytes = size;
-        if (mode_given)
-            ds.msg_perm.mode = mode;
+                   (!created && (ds.msg_perm.mode & 0777) != mode);
+        if (size_given || created)
+            ds.msg_qbytes = size;
+        ds.msg_perm.mode = mode;
         if (set && msgctl(c->id, IPC_SET, &ds) < 0) {
             r = -errno;
             goto fail;
@@ -323,13 +335,12 @@ static ssize_t sysvmq_recv(struct uipc_channel *ch, void *buf, size_t cap, uipc_
     }
 }
 
-static int sysvmq_close(struct uipc_channel *ch)
+static int sysvmq_close(struct uipc_channel *ch, bool remove)
 {
     struct sysvmq_channel *c = (struct sysvmq_channel *)ch;
     int r = 0;
-    /* Only the process that opened the owner handle removes the queue. */
-    if (ch->owner && ch->opener == getpid() && msgctl(c->id, IPC_RMID, NULL) < 0 &&
-        errno != EINVAL && errno != EIDRM)
+    /* Our queue by its id: a successor's queue under the key has another. */
+    if (remove && msgctl(c->id, IPC_RMID, NULL) < 0 && errno != EINVAL && errno != EIDRM)
         r = -errno;
     uipc__close_fd(c->token_fd);
     free(c->sbuf);
@@ -344,11 +355,14 @@ static int sysvmq_unlink(const struct uipc__uri *u)
     int r = resolve_key(u, &key);
     if (r < 0)
         return r;
-    int token = token_bind(key); /* also keeps a creator out meanwhile */
+    int id = msgget(key, 0);
+    struct msqid_ds ds;
+    if (id < 0 || msgctl(id, IPC_STAT, &ds) < 0)
+        return -errno;
+    int token = token_bind(key, ds.msg_perm.uid); /* also keeps a creator out meanwhile */
     if (token < 0)
         return token;
-    int id = msgget(key, 0);
-    r = id < 0 || msgctl(id, IPC_RMID, NULL) < 0 ? -errno : 0;
+    r = msgctl(id, IPC_RMID, NULL) < 0 ? -errno : 0;
     uipc__close_fd(token);
     return r;
 }

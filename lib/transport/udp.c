@@ -206,8 +206,9 @@ static ssize_t udp_recv(struct uipc_channel *ch, void *buf, size_t cap, uipc_msg
     }
 }
 
-static int udp_close(struct uipc_channel *ch)
+static int udp_close(struct uipc_channel *ch, bool remove)
 {
+    (void)remove; /* a bound port leaves nothing behind */
     uipc__close_fd(((struct udp_channel *)ch)->fd);
     return 0;
 }

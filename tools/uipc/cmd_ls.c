@@ -7,16 +7,16 @@
  * with the owner's liveness carried by the kernel itself, so `ls` finds them
  * where they live and asks the kernel who holds them:
  *  - fifo:   FIFO pairs X.c2s / X.s2c under the scanned directories; the
- *            owner holds flock(LOCK_EX) on X.c2s (lib/transport/fifo.c), so
- *            /proc/locks names its pid.  No lock: stale.
+ *            owner holds an OFD lock on X.s2c (lib/transport/fifo.c), listed
+ *            in /proc/locks; its pid comes from /proc/PID/fd.  No lock: stale.
  *  - unix:   socket files under the scanned directories; live while
  *            /proc/net/unix lists a socket bound to that path (the owner's
  *            listener or its accepted connection), whose inode leads to the
  *            owner's pid through /proc/PID/fd.  A socket file nobody has
  *            bound is stale.
  *  - shm:    objects in /dev/shm; a live channel's sides hold OFD locks
- *            on its ring (lib/ring.c) and a region's creator holds flock on
- *            it (lib/sync/region.c), both listed in /proc/locks (the pid
+ *            on its ring (lib/ring.c) and a region's creator holds the same
+ *            OFD lock (lib/sync/region.c), listed in /proc/locks (the pid
  *            of an OFD lock is not: it comes from /proc/PID/fd).  An object
  *            that nobody locks, maps or holds open is stale; one that is
  *            open but unlocked is shown "open".  uipc-sem-X objects are the
@@ -341,10 +341,10 @@ static void found_fifo(struct scan *s, const char *path, const struct stat *st)
         return;
     struct entry *e = add_entry(s, "fifo");
     snprintf(e->uri, sizeof e->uri, "fifo://%.*s", (int)(len - 4), path);
-    e->pid = lock_holder(s, st->st_dev, st->st_ino);
-    e->state = e->pid ? "live" : "stale";
-    if (e->pid < 0)
-        e->pid = 0;
+    /* The owner's OFD lock is on X.s2c: /proc/locks does not name its pid,
+     * so it comes from who has the FIFO open. */
+    e->state = lock_holder(s, st2.st_dev, st2.st_ino) ? "live" : "stale";
+    e->pid = e->state[0] == 'l' ? file_holder(s, &st2) : 0;
     e->mode = (int)(st->st_mode & 07777);
 }
 
@@ -446,8 +446,8 @@ static void scan_shm(struct scan *s)
             snprintf(e->uri, sizeof e->uri, "shm://%s", de->d_name);
         e->size = (long long)st.st_size;
         e->mode = (int)(st.st_mode & 07777);
-        /* flock (regions) names its holder; OFD locks (channel rings) do not,
-         * so their pid comes from who has the object open. */
+        /* OFD locks (rings and regions) do not name their holder in
+         * /proc/locks, so the pid comes from who has the object open. */
         e->pid = lock_holder(s, st.st_dev, st.st_ino);
         e->state = e->pid ? "live" : "stale";
         if (e->pid <= 0) {
