@@ -4,8 +4,8 @@
  *
  * Two forked processes pinned to CPUs 0 and 1 (sched_setaffinity), fresh
  * processes for every measurement, rounds interleaved across all cases and
- * the median of the rounds reported (docs/shm.md, /work/shared
- * BENCHMARKING.md).  For 64 B, 1 KiB, 64 KiB and 1 MiB messages:
+ * the median of the rounds reported (the method of docs/PERFORMANCE.md;
+ * results in docs/shm.md).  For 64 B, 1 KiB, 64 KiB and 1 MiB messages:
  *
  *  latency     one-way = ping-pong round trip / 2, per-iteration samples:
  *              p50, p99, p99.9, max.  Samples include one clock_gettime

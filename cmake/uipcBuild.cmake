@@ -5,6 +5,9 @@
 #
 #   uipc_target_flags(<target>)   warnings (-Werror with UIPC_WERROR),
 #                                 _GNU_SOURCE, and the UIPC_SANITIZE flags.
+#   uipc_target_sanitize(<target>)  the UIPC_SANITIZE flags alone (for a
+#                                 program built as a consumer would build it
+#                                 that still links the instrumented library).
 #
 # Every target defined in this tree (library objects, tools, tests,
 # examples, benchmarks) calls it; the helper functions uipc_add_test() and
@@ -24,11 +27,17 @@ function(uipc_target_flags target)
   if(UIPC_WERROR)
     target_compile_options(${target} PRIVATE -Werror)
   endif()
-  if(UIPC_SANITIZE)
-    target_compile_options(${target} PRIVATE
-      -fsanitize=${UIPC_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
-    if(NOT _type STREQUAL "OBJECT_LIBRARY" AND NOT _type STREQUAL "STATIC_LIBRARY")
-      target_link_options(${target} PRIVATE -fsanitize=${UIPC_SANITIZE})
-    endif()
+  uipc_target_sanitize(${target})
+endfunction()
+
+function(uipc_target_sanitize target)
+  if(NOT UIPC_SANITIZE)
+    return()
+  endif()
+  get_target_property(_type ${target} TYPE)
+  target_compile_options(${target} PRIVATE
+    -fsanitize=${UIPC_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  if(NOT _type STREQUAL "OBJECT_LIBRARY" AND NOT _type STREQUAL "STATIC_LIBRARY")
+    target_link_options(${target} PRIVATE -fsanitize=${UIPC_SANITIZE})
   endif()
 endfunction()

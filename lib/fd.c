@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -15,6 +16,17 @@ void uipc__close_fd(int fd)
     int saved = errno;
     close(fd); /* on Linux the descriptor is released even on EINTR */
     errno = saved;
+}
+
+uint64_t uipc__proc_u64(const char *path, uint64_t fallback)
+{
+    FILE *f = fopen(path, "re");
+    unsigned long long v;
+    if (!f)
+        return fallback;
+    int ok = fscanf(f, "%llu", &v) == 1;
+    fclose(f);
+    return ok ? (uint64_t)v : fallback;
 }
 
 int uipc__fd_allocate(int fd, uint64_t size)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Length-prefixed framing over byte streams and the epoll-based poll set.
+ * Length-prefixed framing over byte streams.
  * The contract is in framing.h; this file is the only place that deals with
  * partial reads and writes, EAGAIN and SIGPIPE for stream transports.
  */
@@ -11,77 +11,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <poll.h>
 #include <unistd.h>
 
 #include "internal.h"
-
-/* ---- poll set ---- */
-
-void uipc__pollset_init(struct uipc__pollset *ps)
-{
-    ps->epfd = -1;
-    ps->evfd = -1;
-    ps->ev_on = false;
-}
-
-int uipc__pollset_create(struct uipc__pollset *ps)
-{
-    if (ps->epfd >= 0)
-        return ps->epfd;
-    int ep = epoll_create1(EPOLL_CLOEXEC);
-    if (ep < 0)
-        return -errno;
-    int ev = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    struct epoll_event e = {.events = EPOLLIN, .data.fd = ev};
-    if (ev < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, ev, &e) < 0) {
-        int err = -errno;
-        uipc__close_fd(ev);
-        uipc__close_fd(ep);
-        return err;
-    }
-    ps->epfd = ep;
-    ps->evfd = ev;
-    ps->ev_on = false;
-    return ep;
-}
-
-int uipc__pollset_add(struct uipc__pollset *ps, int fd)
-{
-    if (ps->epfd < 0 || fd < 0)
-        return 0;
-    struct epoll_event e = {.events = EPOLLIN, .data.fd = fd};
-    if (epoll_ctl(ps->epfd, EPOLL_CTL_ADD, fd, &e) < 0 && errno != EEXIST)
-        return -errno;
-    return 0;
-}
-
-void uipc__pollset_del(struct uipc__pollset *ps, int fd)
-{
-    if (ps->epfd >= 0 && fd >= 0)
-        epoll_ctl(ps->epfd, EPOLL_CTL_DEL, fd, NULL);
-}
-
-void uipc__pollset_signal(struct uipc__pollset *ps, bool on)
-{
-    if (ps->epfd < 0 || ps->ev_on == on)
-        return;
-    uint64_t v = 1;
-    ssize_t n = on ? write(ps->evfd, &v, sizeof v) : read(ps->evfd, &v, sizeof v);
-    (void)n; /* an eventfd write of 1 or a read of a set counter cannot fail */
-    ps->ev_on = on;
-}
-
-void uipc__pollset_release(struct uipc__pollset *ps)
-{
-    uipc__close_fd(ps->evfd);
-    uipc__close_fd(ps->epfd);
-    uipc__pollset_init(ps);
-}
 
 /* ---- raw I/O without SIGPIPE ---- */
 
@@ -165,8 +100,7 @@ int uipc__framer_arm_rcvtimeo(struct uipc__framer *f, const struct uipc__deadlin
         set = f->rcvtimeo_ns && f->rcvtimeo_ns <= left ? f->rcvtimeo_ns : left / 2;
     }
     if (set != f->rcvtimeo_ns) {
-        int64_t us = (set + 999) / 1000;
-        struct timeval tv = {.tv_sec = us / 1000000, .tv_usec = us % 1000000};
+        struct timeval tv = uipc__ns_to_timeval(set);
         if (setsockopt(f->rfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0)
             return -errno;
         f->rcvtimeo_ns = set;
@@ -550,8 +484,9 @@ void uipc__framer_guard(struct uipc__framer *f, int guard)
 {
     f->guard = guard;
     /* A message of the pipe's size plus its header must not have to wait
-     * for the reader halfway: ask for 1 MiB pipes (the unprivileged limit;
-     * refused once the user's pipe budget is spent, which is harmless). */
+     * for the reader halfway: ask for 256 KiB pipes (within the
+     * unprivileged limit of 1 MiB, /proc/sys/fs/pipe-max-size; refused once
+     * the user's pipe budget is spent, which is harmless). */
     fcntl(f->wfd, F_SETPIPE_SZ, 256 << 10);
     fcntl(f->rfd, F_SETPIPE_SZ, 256 << 10);
 }

@@ -40,6 +40,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "pollset.h"
 #include "wait.h"
 
 #define UIPC__FRAME_HDR 4
@@ -48,27 +49,6 @@
 #define UIPC__FRAME_DIRECT (16u << 10)
 /* How long a close waits for the peer to take the rest of a sent message. */
 #define UIPC__CLOSE_FLUSH_MS 1000
-
-/*
- * A stable poll descriptor: an epoll set over the descriptors the channel
- * currently waits on, plus an eventfd for readiness that lives in user
- * space.  Created lazily the first time a user asks for it.
- */
-struct uipc__pollset {
-    int epfd;       /* -1 until created */
-    int evfd;
-    bool ev_on;
-};
-
-void uipc__pollset_init(struct uipc__pollset *ps);
-/* Creates the set if needed; returns epfd or a negative errno. */
-int uipc__pollset_create(struct uipc__pollset *ps);
-/* Adds or removes fd (EPOLLIN) if the set exists; no-op otherwise. */
-int uipc__pollset_add(struct uipc__pollset *ps, int fd);
-void uipc__pollset_del(struct uipc__pollset *ps, int fd);
-/* Keeps the eventfd readable (on) or drained (off) if the set exists. */
-void uipc__pollset_signal(struct uipc__pollset *ps, bool on);
-void uipc__pollset_release(struct uipc__pollset *ps);
 
 struct uipc__framer {
     int rfd, wfd;          /* the same descriptor for sockets; -1 if not yet */

@@ -59,62 +59,131 @@ enum {
 };
 
 /*
- * A transport: one file in lib/transport/, exporting exactly this table.
- * Operations marked optional may be NULL (the core answers -ENOTSUP).
- * Every operation returns 0 or a count on success and a negative errno on
- * failure; none returns -EINTR.
+ * What a transport's channels guarantee (struct uipc_transport.caps): the
+ * one place that says it.  The conformance suite (tests/test_conformance.c)
+ * runs its bodies by these bits, and a test (tests/test_registry.c) checks
+ * docs/transports.md against them and against the operations present.
+ * UIPC__CAP_NAMED_ONLY bits hold for channels made with uipc_open, not for
+ * uipc_pair.  What follows from an operation being present (pair, listen,
+ * native zero-copy, pollfd) is not restated here: uipc__transport_caps()
+ * adds those bits from the table.
+ */
+enum {
+    UIPC__CAP_RELIABLE = 1 << 0,   /* nothing lost, duplicated or reordered */
+    UIPC__CAP_BOUNDED = 1 << 1,    /* a sender waits (or -EAGAIN) when the peer does not read */
+    UIPC__CAP_PEER_EOF = 1 << 2,   /* peer closed or died and queue drained: recv -EPIPE */
+    UIPC__CAP_POLL_EOF = 1 << 3,   /* ... and uipc_pollfd polls readable for it */
+    UIPC__CAP_SEND_EPIPE = 1 << 4, /* ... and a send to that peer is -EPIPE */
+    UIPC__CAP_N_PARTY = 1 << 5,    /* any number of attachers; no one peer to lose */
+    UIPC__CAP_CRED = 1 << 6,       /* uipc_peer_cred gives kernel-verified credentials */
+    UIPC__CAP_LOCAL_NAME = 1 << 7, /* named on this machine: a missing one is -ENOENT */
+    UIPC__CAP_OWNED = 1 << 8,      /* one live owner; a dead owner's rendezvous is taken over */
+    UIPC__CAP_CLIENT_FIRST = 1 << 9, /* the owner learns its peer from the peer's first message */
+    UIPC__CAP_PERSISTENT = 1 << 10,  /* the rendezvous and its messages outlive the owner */
+    UIPC__CAP_CLOSE_DESTROYS = 1 << 11, /* the owner's close destroys what is still queued */
+    /* Derived from the operations by uipc__transport_caps(), never declared: */
+    UIPC__CAP_PAIR = 1 << 16,     /* .pair: uipc_pair */
+    UIPC__CAP_LISTEN = 1 << 17,   /* .listen: uipc_listen, N peers */
+    UIPC__CAP_ZEROCOPY = 1 << 18, /* .send_reserve: zero-copy in place (else emulated) */
+    UIPC__CAP_POLLFD = 1 << 19,   /* .pollfd: uipc_pollfd (else -ENOTSUP) */
+};
+#define UIPC__CAP_NAMED_ONLY (UIPC__CAP_LOCAL_NAME | UIPC__CAP_OWNED)
+/* What the reliable, connection-like stream and seqpacket transports offer. */
+#define UIPC__CAPS_LINK                                                                   \
+    (UIPC__CAP_RELIABLE | UIPC__CAP_BOUNDED | UIPC__CAP_PEER_EOF | UIPC__CAP_POLL_EOF | \
+     UIPC__CAP_SEND_EPIPE)
+
+/*
+ * A transport: one file in lib/transport/, exporting exactly this table,
+ * listed in lib/registry.c.  The contract of every member follows; what it
+ * does not allow, no transport does.  In general:
+ *  - Every operation returns 0 or a count on success and a negative errno
+ *    on failure; none returns -EINTR (waits resume with what remains of the
+ *    deadline, wait.h) and none raises a signal.
+ *  - Mandatory: scheme, size, send, recv, close, a way to make a channel
+ *    (open or pair) and pollfd unless the mechanism has nothing to poll
+ *    (tests/test_registry.c enforces it).  Every other operation may be
+ *    NULL: the core then answers -ENOTSUP (or emulates zero-copy).
+ *  - "May block" means: only until the deadline dl passes, then the
+ *    deadline's error (-EAGAIN for timeout 0, -ETIMEDOUT otherwise).
+ *    Operations without dl never block beyond a bounded, documented time.
+ *  - The core validated the arguments (non-NULL pointers, len <= max_msg,
+ *    flags) and serialises the calls on one handle.
+ * New members go at the end of their group, documented the same way; a
+ * NULL member must keep meaning "not offered" so old tables stay valid.
  */
 struct uipc_transport {
-    const char *scheme;          /* lowercase, without ':' */
-    size_t size;                 /* sizeof the transport's channel struct */
-    size_t listener_size;        /* sizeof its listener struct, 0 if none */
+    const char *scheme;          /* lowercase, without ':'; unique */
+    size_t size;                 /* sizeof the transport's channel struct (>= base) */
+    size_t listener_size;        /* sizeof its listener struct; 0 if no listen */
     const char *const *keys;     /* query keys accepted, NULL-terminated; NULL = none */
     unsigned attrs;              /* UIPC__ATTR_* it honours; the core refuses the rest */
+    unsigned caps;               /* UIPC__CAP_* it guarantees (not the derived ones) */
 
-    /* Attach (flags without UIPC_CREATE) or create the rendezvous.  Must set
-     * ch->max_msg.  A failure releases everything acquired.  Optional only
-     * for pair-only transports. */
+    /* Attach (flags without UIPC_CREATE) or create the rendezvous
+     * (UIPC_CREATE, maybe UIPC_EXCL).  Never blocks (a peer that is not
+     * there yet is met by the first send or recv).  Must set ch->max_msg.
+     * A failure releases everything acquired and leaves nothing named.
+     * NULL only for pair-only transports. */
     int (*open)(struct uipc_channel *ch, const struct uipc__uri *uri, int flags);
-    /* Two connected endpoints in this process.  Optional. */
+    /* Two connected endpoints in this process, for related processes.
+     * Never blocks.  May be NULL. */
     int (*pair)(struct uipc_channel *a, struct uipc_channel *b, const struct uipc__uri *uri);
     /* Send len <= max_msg bytes; info is never NULL, and holds only the
-     * attributes in attrs (the core refused others).  Returns len,
-     * -EAGAIN/-ETIMEDOUT, -EPIPE. */
+     * attributes in attrs (the core refused others).  May block (room,
+     * peer).  Returns len, -EAGAIN/-ETIMEDOUT, -EPIPE.  Mandatory. */
     ssize_t (*send)(struct uipc_channel *ch, const void *msg, size_t len,
                     const uipc_msginfo *info, struct uipc__deadline *dl);
     /* Receive one message; info is never NULL (filter in, attributes out;
-     * the core zeroes what the transport does not honour).  Returns its
-     * length, -EMSGSIZE (message stays queued), -EPIPE at end. */
+     * the core zeroes what the transport does not honour).  May block.
+     * Returns its length, -EMSGSIZE (message stays queued), -EPIPE at end.
+     * Mandatory. */
     ssize_t (*recv)(struct uipc_channel *ch, void *buf, size_t cap, uipc_msginfo *info,
                     struct uipc__deadline *dl);
     /* Release everything.  remove: the core's verdict on the rendezvous
      * (ch->owner, in the process that opened the handle: rendezvous.h);
      * when true the transport removes what it created, and only that
-     * (compared by inode).  Never blocks beyond a bounded flush.  The core
-     * frees the struct afterwards. */
+     * (compared by inode).  Never blocks beyond a bounded flush
+     * (UIPC__CLOSE_FLUSH_MS).  The core frees the struct afterwards; the
+     * return value is informational (everything is released either way).
+     * Mandatory. */
     int (*close)(struct uipc_channel *ch, bool remove);
-    /* Remove a stale rendezvous named by uri.  Optional. */
+    /* Remove a stale rendezvous named by uri: 0, -ENOENT, -EADDRINUSE while
+     * its owner lives, -EBADMSG for what is not libuipc's.  Never blocks.
+     * May be NULL (nothing named: -ENOTSUP). */
     int (*unlink)(const struct uipc__uri *uri);
-    /* Stable descriptor that polls readable when a message may wait.
-     * Optional: a transport with nothing the kernel can poll leaves it NULL. */
+    /* Stable descriptor that polls readable when a message (or the end)
+     * may wait; the same one for the handle's life, owned by the handle.
+     * Never blocks.  May be NULL only when the mechanism has nothing the
+     * kernel can poll (sysvmq:). */
     int (*pollfd)(const struct uipc_channel *ch);
-    /* Kernel-verified peer credentials.  Optional. */
+    /* Kernel-verified peer credentials; -ENOTCONN before the peer came.
+     * Never blocks.  May be NULL. */
     int (*peer_cred)(const struct uipc_channel *ch, pid_t *pid, uid_t *uid, gid_t *gid);
 
-    /* Native zero-copy, optional: when NULL the core emulates with a copy. */
+    /* Native zero-copy: both members of a pair or neither (the core
+     * emulates with a copy when NULL).  reserve may block like send and
+     * returns 0; commit and release never block and return 0 or -EINVAL;
+     * peek may block like recv and returns the length. */
     int (*send_reserve)(struct uipc_channel *ch, void **buf, size_t len, struct uipc__deadline *dl);
     int (*send_commit)(struct uipc_channel *ch, size_t len);
     ssize_t (*recv_peek)(struct uipc_channel *ch, const void **buf, struct uipc__deadline *dl);
     int (*recv_release)(struct uipc_channel *ch);
 
-    /* Listeners, optional. */
+    /* Listeners: all four or none.  listen never blocks (flags as open,
+     * always with UIPC_CREATE); accept may block and fills ch (allocated
+     * with size bytes, base filled), returning 0; listener_close never
+     * blocks, remove as for close (the process that made the listener);
+     * listener_pollfd never blocks and polls readable when accept would
+     * not block. */
     int (*listen)(struct uipc_listener *l, const struct uipc__uri *uri, int flags);
-    /* Accept into ch (allocated with size bytes, base filled). */
     int (*accept)(struct uipc_listener *l, struct uipc_channel *ch, struct uipc__deadline *dl);
-    /* remove: as for close (the process that made the listener). */
     int (*listener_close)(struct uipc_listener *l, bool remove);
     int (*listener_pollfd)(const struct uipc_listener *l);
 };
+
+/* tp->caps plus the bits that follow from the operations present. */
+unsigned uipc__transport_caps(const struct uipc_transport *tp);
 
 /* registry.c */
 const struct uipc_transport *uipc__transport_find(const char *scheme);
@@ -131,5 +200,7 @@ void uipc__close_fd(int fd);
  * ftruncate where the file system cannot reserve.
  */
 int uipc__fd_allocate(int fd, uint64_t size);
+/* The unsigned number in a /proc file (a kernel limit), or fallback. */
+uint64_t uipc__proc_u64(const char *path, uint64_t fallback);
 
 #endif /* UIPC_INTERNAL_H */

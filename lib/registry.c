@@ -40,3 +40,9 @@ const struct uipc_transport *uipc__transport_find(const char *scheme)
             return uipc__transports[i];
     return NULL;
 }
+
+unsigned uipc__transport_caps(const struct uipc_transport *tp)
+{
+    return tp->caps | (tp->pair ? UIPC__CAP_PAIR : 0u) | (tp->listen ? UIPC__CAP_LISTEN : 0u) |
+           (tp->send_reserve ? UIPC__CAP_ZEROCOPY : 0u) | (tp->pollfd ? UIPC__CAP_POLLFD : 0u);
+}

@@ -20,7 +20,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "framing.h"
+#include "pollset.h"
 #include "internal.h"
 
 /* ---- names ---- */

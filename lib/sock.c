@@ -201,7 +201,8 @@ static int listen_socket(struct uipc__sockspec *s, int flags, int backlog)
 
 fail_unlink:
     r = -errno;
-    unlink(s->addr.u.un.sun_path);
+    if (s->addr.path) /* only a path socket left a file; TCP and abstract have none */
+        unlink(s->addr.u.un.sun_path);
     goto fail;
 fail_errno:
     r = -errno;

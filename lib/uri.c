@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ipc.h>
 
 static int hexval(int c)
 {
@@ -309,4 +310,51 @@ bool uipc__name_ok(const char *name, size_t max)
             return false;
     }
     return true;
+}
+
+/* A key: decimal or 0x hex digits only, 1 .. 0xffffffff (0 is IPC_PRIVATE). */
+static int parse_sysv_key(const char *s, key_t *out)
+{
+    if (!isdigit((unsigned char)s[0]))
+        return -EINVAL;
+    bool hex = s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
+    const char *d = hex ? s + 2 : s;
+    if (!*d)
+        return -EINVAL;
+    uint64_t v = 0;
+    for (; *d; d++) {
+        int c = tolower((unsigned char)*d);
+        int digit = isdigit(c) ? c - '0' : (hex && c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+        if (digit < 0)
+            return -EINVAL;
+        v = v * (hex ? 16 : 10) + (uint64_t)digit;
+        if (v > UINT32_MAX)
+            return -EINVAL;
+    }
+    if (v == 0)
+        return -EINVAL;
+    *out = (key_t)(uint32_t)v;
+    return 0;
+}
+
+int uipc__uri_sysv_key(const struct uipc__uri *u, key_t *key)
+{
+    long proj;
+    int err;
+    bool proj_given = uipc__uri_get(u, "proj", &err) != NULL;
+    int r = uipc__uri_long(u, "proj", 1, 255, 1, &proj);
+    if (r < 0)
+        return r;
+    if (u->has_authority && u->authority[0]) {
+        if (u->path[0] || proj_given)
+            return -EINVAL;
+        return parse_sysv_key(u->authority, key);
+    }
+    if (u->path[0] != '/')
+        return -EINVAL;
+    key_t k = ftok(u->path, (int)proj);
+    if (k == (key_t)-1)
+        return -errno;
+    *key = k;
+    return 0;
 }

@@ -70,6 +70,15 @@ int uipc__uri_mode(const struct uipc__uri *u, mode_t *out);
  */
 int uipc__uri_host_port(const struct uipc__uri *u, char *host, size_t hostcap, uint16_t *port);
 
+/*
+ * The System V IPC key a sysvmq: or sysvshm: URI names: a number in the
+ * authority ("sysvmq://0x1234", decimal or 0x hex, 1 .. 0xffffffff; 0 is
+ * IPC_PRIVATE and refused), or ftok() of an existing absolute path and
+ * ?proj= 1..255, default 1 ("sysvmq:///etc/app?proj=7").  -EINVAL for a bad
+ * key, both forms at once or ?proj= with a number; ftok's error otherwise.
+ */
+int uipc__uri_sysv_key(const struct uipc__uri *u, key_t *key);
+
 /* Parses a size token ("64", "4K", "0x100") strictly.  -EINVAL if bad. */
 int uipc__parse_size(const char *s, uint64_t *out);
 

@@ -40,9 +40,29 @@ int uipc__deadline_error(const struct uipc__deadline *d)
     return d->timeout_ms == 0 ? -EAGAIN : -ETIMEDOUT;
 }
 
-static struct timespec ns_to_ts(int64_t ns)
+struct timespec uipc__ns_to_timespec(int64_t ns)
 {
     struct timespec ts = {.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
+    return ts;
+}
+
+struct timeval uipc__ns_to_timeval(int64_t ns)
+{
+    int64_t us = (ns + 999) / 1000;
+    struct timeval tv = {.tv_sec = us / 1000000, .tv_usec = us % 1000000};
+    return tv;
+}
+
+struct timespec uipc__deadline_abs(const struct uipc__deadline *d, clockid_t clock)
+{
+    struct timespec ts = {0, 0};
+    int64_t left = uipc__deadline_left_ns(d);
+    if (left <= 0)
+        return ts;
+    clock_gettime(clock, &ts);
+    int64_t ns = ts.tv_nsec + left % 1000000000;
+    ts.tv_sec += (time_t)(left / 1000000000 + ns / 1000000000);
+    ts.tv_nsec = (long)(ns % 1000000000);
     return ts;
 }
 
@@ -50,7 +70,7 @@ int uipc__wait_fds(struct pollfd *fds, int n, const struct uipc__deadline *d)
 {
     for (;;) {
         int64_t left = uipc__deadline_left_ns(d);
-        struct timespec ts = ns_to_ts(left < 0 ? 0 : left);
+        struct timespec ts = uipc__ns_to_timespec(left < 0 ? 0 : left);
         int r = ppoll(fds, (nfds_t)n, left < 0 ? NULL : &ts, NULL);
         if (r > 0)
             return r;
@@ -78,7 +98,7 @@ int uipc__futex_wait(_Atomic uint32_t *addr, uint32_t expected, const struct uip
         return uipc__deadline_error(d);
     bool sliced = max_ns >= 0 && (left < 0 || max_ns < left);
     int64_t wait_ns = sliced ? max_ns : left;
-    struct timespec ts = ns_to_ts(wait_ns < 0 ? 0 : wait_ns);
+    struct timespec ts = uipc__ns_to_timespec(wait_ns < 0 ? 0 : wait_ns);
     long r = syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT, expected, wait_ns < 0 ? NULL : &ts,
                      NULL, 0);
     if (r == 0 || errno == EAGAIN || errno == EINTR)
@@ -96,6 +116,6 @@ int uipc__futex_wake(_Atomic uint32_t *addr, int n)
 
 void uipc__nap_ns(int64_t ns)
 {
-    struct timespec ts = ns_to_ts(ns);
+    struct timespec ts = uipc__ns_to_timespec(ns);
     nanosleep(&ts, NULL);
 }

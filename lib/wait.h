@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/time.h>
 #include <time.h>
 
 struct uipc__deadline {
@@ -32,6 +33,19 @@ int64_t uipc__deadline_left_ns(const struct uipc__deadline *d);
 
 /* The error a call returns once its deadline has passed: -EAGAIN or -ETIMEDOUT. */
 int uipc__deadline_error(const struct uipc__deadline *d);
+
+/* ns (>= 0) as a relative timespec, for kernel calls that take a duration. */
+struct timespec uipc__ns_to_timespec(int64_t ns);
+/* The same as a timeval (SO_RCVTIMEO), rounded up to whole microseconds. */
+struct timeval uipc__ns_to_timeval(int64_t ns);
+
+/*
+ * A bounded deadline (left >= 0) as an absolute time on clock, for calls
+ * that take one: CLOCK_REALTIME for mq_timedsend/mq_timedreceive,
+ * CLOCK_MONOTONIC for pthread_mutex_clocklock.  A deadline that has passed
+ * gives a time in the past, so the call does not sleep.
+ */
+struct timespec uipc__deadline_abs(const struct uipc__deadline *d, clockid_t clock);
 
 /*
  * Waits until fd reports one of events (POLLIN, POLLOUT) or the deadline

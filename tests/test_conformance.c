@@ -38,6 +38,7 @@
 #include <cmocka.h>
 
 #include "conformance.h"
+#include "internal.h"
 #include "testutil.h"
 
 #ifndef UIPC_PEER_PATH
@@ -55,46 +56,30 @@ enum how {
     NAMED = 2, /* one side uipc_open(uri, UIPC_CREATE), the other uipc_open(uri, 0) */
 };
 
-/* Properties of a transport that some bodies rely on. */
-enum {
-    /* Nothing is lost, duplicated or reordered, even when the receiver lags. */
-    CAP_RELIABLE = 1 << 0,
-    /* A sender blocks (or gets -EAGAIN / -ETIMEDOUT) when the peer does not read. */
-    CAP_BOUNDED = 1 << 1,
-    /* After the peer closed or died and the queue is drained, recv: -EPIPE. */
-    CAP_PEER_EOF = 1 << 2,
-    /* ... and uipc_pollfd polls readable for that end too. */
-    CAP_POLL_EOF = 1 << 3,
-    /* ... and sends to a closed or dead peer fail with -EPIPE too. */
-    CAP_SEND_EPIPE = 1 << 4,
-    /* N-party (mq:, sysvmq:): no one peer to lose, a receiver just waits. */
-    CAP_N_PARTY = 1 << 5,
-    /* uipc_peer_cred reports the kernel-verified pid/uid/gid (else -ENOTSUP). */
-    CAP_CRED = 1 << 6,
-    /* Names live on this machine: attaching to a missing one is -ENOENT at
-     * open (tcp: cannot know before the connect fails: -ECONNREFUSED). */
-    CAP_LOCAL_NAME = 1 << 7,
-    /* A named rendezvous has one live owner: a second UIPC_CREATE is
-     * -EADDRINUSE (-EEXIST with UIPC_EXCL), a dead owner's is taken over. */
-    CAP_OWNED = 1 << 8,
-    /* The owner learns of its peer from the peer's first message (udp:):
-     * each link starts with a hello from the attaching side. */
-    CAP_CLIENT_FIRST = 1 << 9,
-    /* The rendezvous outlives its owner's close (mmap:, file:). */
-    CAP_PERSISTENT = 1 << 10,
-    /* The owner's close destroys what is still queued (sysvmq: IPC_RMID):
-     * messages an owner sent just before closing are not owed to the peer. */
-    CAP_CLOSE_DESTROYS = 1 << 11,
-};
-
-/* What the reliable, connection-like stream and seqpacket transports offer. */
-#define CAPS_LINK (CAP_RELIABLE | CAP_BOUNDED | CAP_PEER_EOF | CAP_POLL_EOF | CAP_SEND_EPIPE)
+/*
+ * Properties of a transport that some bodies rely on: the transport's own
+ * table says which hold (struct uipc_transport.caps, lib/internal.h, where
+ * each is defined); main() copies them into each row, minus the bits that
+ * hold only for named channels when the row is a pair.
+ */
+#define CAP_RELIABLE UIPC__CAP_RELIABLE
+#define CAP_BOUNDED UIPC__CAP_BOUNDED
+#define CAP_PEER_EOF UIPC__CAP_PEER_EOF
+#define CAP_POLL_EOF UIPC__CAP_POLL_EOF
+#define CAP_SEND_EPIPE UIPC__CAP_SEND_EPIPE
+#define CAP_N_PARTY UIPC__CAP_N_PARTY
+#define CAP_CRED UIPC__CAP_CRED
+#define CAP_LOCAL_NAME UIPC__CAP_LOCAL_NAME
+#define CAP_OWNED UIPC__CAP_OWNED
+#define CAP_CLIENT_FIRST UIPC__CAP_CLIENT_FIRST
+#define CAP_PERSISTENT UIPC__CAP_PERSISTENT
+#define CAP_CLOSE_DESTROYS UIPC__CAP_CLOSE_DESTROYS
 
 struct conf_case {
     const char *name; /* appears in every test name: "<name>/<body>" */
     const char *uri;  /* template, expanded afresh for each use (below) */
     enum how how;
-    unsigned caps;
+    unsigned caps; /* filled in by main() from the transport's table */
 };
 
 /*
@@ -112,8 +97,9 @@ struct conf_case {
  *  - how: PAIR if the case is made with uipc_pair (related processes),
  *    NAMED if by uipc_open with and without UIPC_CREATE.  A transport that
  *    supports both gets two rows.
- *  - caps: the CAP_* properties that hold.  A body that needs one the row
- *    lacks is not generated for it (see bodies[] at the end), and parts of
+ *  - caps are not written here: they come from the transport's table
+ *    (lib/internal.h, UIPC__CAP_*).  A body that needs one the row lacks
+ *    is not generated for it (see bodies[] at the end), and parts of
  *    bodies check a property only where the row claims it (e.g. udp: has
  *    none of RELIABLE, BOUNDED, PEER_EOF; mq: is RELIABLE | BOUNDED |
  *    N_PARTY | LOCAL_NAME | OWNED).
@@ -121,33 +107,25 @@ struct conf_case {
  * timeouts, -EMSGSIZE, zero-copy, pollfd, no descriptor leaks, NULL
  * arguments) is required of every row.
  */
-static const struct conf_case cases[] = {
-    {"pipe", "pipe:", PAIR, CAPS_LINK},
-    {"pipe-maxmsg", "pipe:?maxmsg=100000", PAIR, CAPS_LINK},
-    {"unix-pair", "unix:", PAIR, CAPS_LINK | CAP_CRED},
-    {"unix-pair-seqpacket", "unix:?type=seqpacket", PAIR, CAPS_LINK | CAP_CRED},
-    {"fifo", "fifo://{dir}/f", NAMED, CAPS_LINK | CAP_LOCAL_NAME | CAP_OWNED},
-    {"unix-path", "unix://{dir}/s.sock", NAMED, CAPS_LINK | CAP_CRED | CAP_LOCAL_NAME | CAP_OWNED},
-    {"unix-abstract", "unix:@{id}", NAMED, CAPS_LINK | CAP_CRED | CAP_LOCAL_NAME | CAP_OWNED},
-    {"unix-seqpacket", "unix://{dir}/q.sock?type=seqpacket", NAMED,
-     CAPS_LINK | CAP_CRED | CAP_LOCAL_NAME | CAP_OWNED},
-    {"unix-abstract-seqpacket", "unix:@{id}?type=seqpacket&maxmsg=200000", NAMED,
-     CAPS_LINK | CAP_CRED | CAP_LOCAL_NAME | CAP_OWNED},
-    {"tcp4", "tcp://127.0.0.1:{tcp}", NAMED, CAPS_LINK | CAP_OWNED},
-    {"tcp6", "tcp://[::1]:{tcp6}", NAMED, CAPS_LINK | CAP_OWNED},
-    {"shm-pair", "shm:", PAIR, CAPS_LINK},
-    {"shm", "shm://{id}", NAMED, CAPS_LINK | CAP_LOCAL_NAME | CAP_OWNED},
-    {"udp", "udp://127.0.0.1:{udp}", NAMED, CAP_CLIENT_FIRST | CAP_OWNED},
-    {"mq", "mq:///{id}", NAMED, CAP_RELIABLE | CAP_BOUNDED | CAP_N_PARTY | CAP_LOCAL_NAME | CAP_OWNED},
-    {"sysvmq", "sysvmq://{key}", NAMED,
-     CAP_RELIABLE | CAP_BOUNDED | CAP_N_PARTY | CAP_LOCAL_NAME | CAP_OWNED | CAP_CLOSE_DESTROYS},
-    {"file", "file://{dir}/{id}.spool", NAMED,
-     CAP_RELIABLE | CAP_PEER_EOF | CAP_POLL_EOF | CAP_LOCAL_NAME | CAP_OWNED | CAP_PERSISTENT},
-    /* mmap: keeps what a sender writes for the next reader, so a send to a
-     * gone peer is not -EPIPE (docs/shm.md). */
-    {"mmap", "mmap://{dir}/{id}.ring", NAMED,
-     CAP_RELIABLE | CAP_BOUNDED | CAP_PEER_EOF | CAP_POLL_EOF | CAP_LOCAL_NAME | CAP_OWNED |
-         CAP_PERSISTENT},
+static struct conf_case cases[] = {
+    {"pipe", "pipe:", PAIR, 0},
+    {"pipe-maxmsg", "pipe:?maxmsg=100000", PAIR, 0},
+    {"unix-pair", "unix:", PAIR, 0},
+    {"unix-pair-seqpacket", "unix:?type=seqpacket", PAIR, 0},
+    {"fifo", "fifo://{dir}/f", NAMED, 0},
+    {"unix-path", "unix://{dir}/s.sock", NAMED, 0},
+    {"unix-abstract", "unix:@{id}", NAMED, 0},
+    {"unix-seqpacket", "unix://{dir}/q.sock?type=seqpacket", NAMED, 0},
+    {"unix-abstract-seqpacket", "unix:@{id}?type=seqpacket&maxmsg=200000", NAMED, 0},
+    {"tcp4", "tcp://127.0.0.1:{tcp}", NAMED, 0},
+    {"tcp6", "tcp://[::1]:{tcp6}", NAMED, 0},
+    {"shm-pair", "shm:", PAIR, 0},
+    {"shm", "shm://{id}", NAMED, 0},
+    {"udp", "udp://127.0.0.1:{udp}", NAMED, 0},
+    {"mq", "mq:///{id}", NAMED, 0},
+    {"sysvmq", "sysvmq://{key}", NAMED, 0},
+    {"file", "file://{dir}/{id}.spool", NAMED, 0},
+    {"mmap", "mmap://{dir}/{id}.ring", NAMED, 0},
 };
 #define NCASES (sizeof cases / sizeof cases[0])
 
@@ -1723,6 +1701,16 @@ int main(int argc, char **argv)
     if (filter)
         cmocka_set_test_filter(filter);
     note_inherited_fds();
+    for (size_t c = 0; c < NCASES; c++) {
+        char scheme[16];
+        snprintf(scheme, sizeof scheme, "%.*s", (int)strcspn(cases[c].uri, ":"), cases[c].uri);
+        const struct uipc_transport *tp = uipc__transport_find(scheme);
+        if (!tp) {
+            fprintf(stderr, "case %s: no transport %s\n", cases[c].name, scheme);
+            return 2;
+        }
+        cases[c].caps = tp->caps & (cases[c].how == PAIR ? ~(unsigned)UIPC__CAP_NAMED_ONLY : ~0u);
+    }
     for (size_t c = 0; c < NCASES; c++)
         if ((cases[c].caps & CAP_N_PARTY) && (cases[c].caps & (CAP_PEER_EOF | CAP_SEND_EPIPE))) {
             fprintf(stderr, "case %s: an N-party transport has no one peer to lose\n",

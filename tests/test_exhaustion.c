@@ -321,17 +321,6 @@ static void test_nofile_fill(void **state) {
 
 /* ---- POSIX message queues ---- */
 
-static long read_long(const char *path) {
-  FILE *fp = fopen(path, "re");
-  long v = -1;
-  if (fp) {
-    if (fscanf(fp, "%ld", &v) != 1)
-      v = -1;
-    fclose(fp);
-  }
-  return v;
-}
-
 static bool mq_exists(const char *name) {
   char path[128];
   struct stat st;
@@ -348,8 +337,8 @@ static int mq_child(void *arg) {
   struct stat st;
   only_stdio();
   bool visible = stat("/dev/mqueue", &st) == 0;
-  long msg_max = read_long("/proc/sys/fs/mqueue/msg_max");
-  long size_max = read_long("/proc/sys/fs/mqueue/msgsize_max");
+  long msg_max = (long)tu_proc_value("/proc/sys/fs/mqueue/msg_max");
+  long size_max = (long)tu_proc_value("/proc/sys/fs/mqueue/msgsize_max");
   CHILD_CHECK(msg_max > 0 && size_max > 0);
 
   /* Above the system limits: -EINVAL, for root too, nothing created. */

@@ -20,7 +20,7 @@
 
 #include <cmocka.h>
 
-#include "ring.h"
+#include "ring_ep.h"
 #include "testutil.h"
 
 /* ---- layer 1 on private memory ---- */

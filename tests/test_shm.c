@@ -30,6 +30,7 @@
 #include <cmocka.h>
 
 #include "ring.h"
+#include "wait.h"
 #include "testutil.h"
 #include "uipc/uipc.h"
 

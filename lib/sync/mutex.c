@@ -89,20 +89,6 @@ UIPC_API int uipc_mutex_init(uipc_mutex *m)
     return 0;
 }
 
-/* An absolute time timeout_ms from now on clock. */
-static struct timespec abs_after(clockid_t clock, int timeout_ms)
-{
-    struct timespec ts;
-    clock_gettime(clock, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
-    return ts;
-}
-
 UIPC_API int uipc_mutex_lock(uipc_mutex *m, int timeout_ms)
 {
     if (!m)
@@ -122,11 +108,13 @@ UIPC_API int uipc_mutex_lock(uipc_mutex *m, int timeout_ms)
         r = pthread_mutex_trylock(&mi->m);
         if (r == EBUSY) {
             TSAN_PRE_TRYLOCK(&mi->m);
+            struct uipc__deadline dl;
+            uipc__deadline_start(&dl, timeout_ms);
 #if HAVE_CLOCKLOCK
-            struct timespec at = abs_after(CLOCK_MONOTONIC, timeout_ms);
+            struct timespec at = uipc__deadline_abs(&dl, CLOCK_MONOTONIC);
             r = pthread_mutex_clocklock(&mi->m, CLOCK_MONOTONIC, &at);
 #else
-            struct timespec at = abs_after(CLOCK_REALTIME, timeout_ms);
+            struct timespec at = uipc__deadline_abs(&dl, CLOCK_REALTIME);
             r = pthread_mutex_timedlock(&mi->m, &at);
 #endif
             TSAN_POST_TRYLOCK(&mi->m, r == 0 || r == EOWNERDEAD);

@@ -61,7 +61,7 @@ UIPC_API int uipc_notify_wait(pid_t *from, int *value, int timeout_ms)
         if (left < 0) {
             n = sigwaitinfo(&set, &si);
         } else {
-            struct timespec ts = {.tv_sec = left / 1000000000, .tv_nsec = left % 1000000000};
+            struct timespec ts = uipc__ns_to_timespec(left);
             n = sigtimedwait(&set, &si, &ts);
         }
         if (n < 0) {

@@ -20,6 +20,9 @@
  * A region is made zero-filled, with ?mode= permissions (default 0600) set
  * exactly (fchmod, so the umask does not interfere).  Attaching learns the
  * size; a ?size= given when attaching must match it.
+ *
+ * "sysvshm://KEY?size=" (System V segments, shared with programs that call
+ * shmget/shmat themselves) is its own code path: lib/sync/region_sysv.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +37,7 @@
 
 #include "internal.h"
 #include "rendezvous.h"
+#include "sync/region_sysv.h"
 
 /* Longest shm region name, without the leading '/' (NAME_MAX leaves room). */
 #define REGION_NAME_MAX 200
@@ -48,6 +52,7 @@ struct uipc_region {
     int lock_fd;    /* shm creator: holds the owner's OFD lock; -1 otherwise */
     pid_t opener;   /* process that created it (fork detection) */
     char shm_name[REGION_NAME_MAX + 2]; /* "/name" for a shm creator, "" otherwise */
+    struct uipc__sysvshm sysv; /* sysvshm: regions (id >= 0); region_sysv.c */
 };
 
 static const char *const region_keys[] = {"size", "mode", NULL};
@@ -294,6 +299,17 @@ UIPC_API int uipc_region_open(uipc_region **out, const char *uri, int flags)
     if (r == 0)
         r = uipc__uri_parse(u, uri);
     if (r == 0)
+        rg->sysv.id = -1;
+    if (r == 0 && strcmp(u->scheme, "sysvshm") == 0) {
+        rg->opener = getpid();
+        r = uipc__sysvshm_open(&rg->sysv, u, flags, REGION_SIZE_MAX, &rg->ptr, &rg->size);
+        if (r < 0)
+            goto fail;
+        free(u);
+        *out = rg;
+        return 0;
+    }
+    if (r == 0)
         r = parse_region_uri(u, &a);
     if (r == 0 && (flags & UIPC_CREATE) && a.size == 0)
         r = -EINVAL; /* a region is made with an explicit ?size= */
@@ -342,6 +358,11 @@ UIPC_API int uipc_region_close(uipc_region *r)
 {
     if (!r)
         return -EINVAL;
+    if (r->sysv.id >= 0) {
+        int err = uipc__sysvshm_close(&r->sysv, r->ptr, r->opener == getpid());
+        free(r);
+        return err;
+    }
     int err = 0;
     if (r->ptr)
         munmap(r->ptr, r->size);

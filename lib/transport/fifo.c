@@ -295,6 +295,7 @@ const struct uipc_transport uipc__transport_fifo = {
     .scheme = "fifo",
     .size = sizeof(struct fifo_channel),
     .keys = fifo_keys,
+    .caps = UIPC__CAPS_LINK | UIPC__CAP_LOCAL_NAME | UIPC__CAP_OWNED,
     .open = fifo_open,
     .send = fifo_send,
     .recv = fifo_recv,

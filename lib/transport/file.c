@@ -72,7 +72,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "framing.h"
+#include "pollset.h"
 #include "internal.h"
 #include "rendezvous.h"
 
@@ -642,6 +642,8 @@ const struct uipc_transport uipc__transport_file = {
     .scheme = "file",
     .size = sizeof(struct file_channel),
     .keys = file_keys,
+    .caps = UIPC__CAP_RELIABLE | UIPC__CAP_PEER_EOF | UIPC__CAP_POLL_EOF | UIPC__CAP_LOCAL_NAME |
+            UIPC__CAP_OWNED | UIPC__CAP_PERSISTENT,
     .open = file_open,
     .send = file_send,
     .recv = file_recv,

@@ -34,12 +34,7 @@
 
 #include "internal.h"
 #include "rendezvous.h"
-#include "ring.h"
-
-struct mmap_channel {
-    struct uipc_channel base;
-    struct uipc__ring_ep ep;
-};
+#include "ring_ep.h"
 
 /* The URI's path as an open directory and the file's name in it. */
 static int mmap_path(const struct uipc__uri *u, int *dirfd, char *name, size_t cap)
@@ -51,7 +46,7 @@ static int mmap_path(const struct uipc__uri *u, int *dirfd, char *name, size_t c
 
 static int mmap_open(struct uipc_channel *ch, const struct uipc__uri *u, int flags)
 {
-    struct mmap_channel *c = (struct mmap_channel *)ch;
+    struct uipc__ring_channel *c = (struct uipc__ring_channel *)ch;
     struct uipc__ring_params p;
     char name[NAME_MAX + 1];
     int dirfd;
@@ -68,27 +63,6 @@ static int mmap_open(struct uipc_channel *ch, const struct uipc__uri *u, int fla
     return 0;
 }
 
-static ssize_t mmap_send(struct uipc_channel *ch, const void *msg, size_t len,
-                         const uipc_msginfo *info, struct uipc__deadline *dl)
-{
-    (void)info; /* no attributes: the core refused any */
-    return uipc__ring_send(&((struct mmap_channel *)ch)->ep, msg, len, dl);
-}
-
-static ssize_t mmap_recv(struct uipc_channel *ch, void *buf, size_t cap, uipc_msginfo *info,
-                         struct uipc__deadline *dl)
-{
-    (void)info;
-    return uipc__ring_recv(&((struct mmap_channel *)ch)->ep, buf, cap, dl);
-}
-
-static int mmap_close(struct uipc_channel *ch, bool remove)
-{
-    (void)remove; /* persistent: the file stays */
-    uipc__ring_ep_close(&((struct mmap_channel *)ch)->ep); /* the file stays */
-    return 0;
-}
-
 static int mmap_unlink(const struct uipc__uri *u)
 {
     char name[NAME_MAX + 1];
@@ -101,46 +75,21 @@ static int mmap_unlink(const struct uipc__uri *u)
     return r;
 }
 
-static int mmap_pollfd(const struct uipc_channel *ch)
-{
-    /* Created on first use; the descriptor then stays for the channel's life. */
-    return uipc__ring_pollfd(&((struct mmap_channel *)(uintptr_t)ch)->ep);
-}
-
-static int mmap_send_reserve(struct uipc_channel *ch, void **buf, size_t len,
-                             struct uipc__deadline *dl)
-{
-    return uipc__ring_send_reserve(&((struct mmap_channel *)ch)->ep, buf, len, dl);
-}
-
-static int mmap_send_commit(struct uipc_channel *ch, size_t len)
-{
-    return uipc__ring_send_commit(&((struct mmap_channel *)ch)->ep, len);
-}
-
-static ssize_t mmap_recv_peek(struct uipc_channel *ch, const void **buf,
-                              struct uipc__deadline *dl)
-{
-    return uipc__ring_recv_peek(&((struct mmap_channel *)ch)->ep, buf, dl);
-}
-
-static int mmap_recv_release(struct uipc_channel *ch)
-{
-    return uipc__ring_recv_release(&((struct mmap_channel *)ch)->ep);
-}
-
 const struct uipc_transport uipc__transport_mmap = {
     .scheme = "mmap",
-    .size = sizeof(struct mmap_channel),
+    .size = sizeof(struct uipc__ring_channel),
     .keys = uipc__ring_keys,
+    /* No SEND_EPIPE: the file keeps what is sent for the next reader. */
+    .caps = UIPC__CAP_RELIABLE | UIPC__CAP_BOUNDED | UIPC__CAP_PEER_EOF | UIPC__CAP_POLL_EOF |
+            UIPC__CAP_LOCAL_NAME | UIPC__CAP_OWNED | UIPC__CAP_PERSISTENT,
     .open = mmap_open,
-    .send = mmap_send,
-    .recv = mmap_recv,
-    .close = mmap_close,
+    .send = uipc__ring_ch_send,
+    .recv = uipc__ring_ch_recv,
+    .close = uipc__ring_ch_close,
     .unlink = mmap_unlink,
-    .pollfd = mmap_pollfd,
-    .send_reserve = mmap_send_reserve,
-    .send_commit = mmap_send_commit,
-    .recv_peek = mmap_recv_peek,
-    .recv_release = mmap_recv_release,
+    .pollfd = uipc__ring_ch_pollfd,
+    .send_reserve = uipc__ring_ch_send_reserve,
+    .send_commit = uipc__ring_ch_send_commit,
+    .recv_peek = uipc__ring_ch_recv_peek,
+    .recv_release = uipc__ring_ch_recv_release,
 };

@@ -55,7 +55,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "framing.h"
+#include "pollset.h"
 #include "internal.h"
 #include "rendezvous.h"
 
@@ -88,25 +88,14 @@ struct mq_limits {
     uint64_t msg_max, msgsize_max, msg_default, msgsize_default;
 };
 
-static uint64_t read_proc(const char *path, uint64_t fallback)
-{
-    FILE *f = fopen(path, "re");
-    unsigned long long v;
-    if (!f)
-        return fallback;
-    int ok = fscanf(f, "%llu", &v) == 1;
-    fclose(f);
-    return ok ? (uint64_t)v : fallback;
-}
-
 static void mq_limits_read(struct mq_limits *l)
 {
     /* The fallbacks are the kernel's compiled-in defaults, for a box whose
      * /proc is not mounted; the kernel still enforces its own limits. */
-    l->msg_max = read_proc("/proc/sys/fs/mqueue/msg_max", 10);
-    l->msgsize_max = read_proc("/proc/sys/fs/mqueue/msgsize_max", 8192);
-    l->msg_default = read_proc("/proc/sys/fs/mqueue/msg_default", 10);
-    l->msgsize_default = read_proc("/proc/sys/fs/mqueue/msgsize_default", 8192);
+    l->msg_max = uipc__proc_u64("/proc/sys/fs/mqueue/msg_max", 10);
+    l->msgsize_max = uipc__proc_u64("/proc/sys/fs/mqueue/msgsize_max", 8192);
+    l->msg_default = uipc__proc_u64("/proc/sys/fs/mqueue/msg_default", 10);
+    l->msgsize_default = uipc__proc_u64("/proc/sys/fs/mqueue/msgsize_default", 8192);
     if (l->msg_default > l->msg_max)
         l->msg_default = l->msg_max;
     if (l->msgsize_default > l->msgsize_max)
@@ -297,18 +286,6 @@ fail:
 }
 
 /* The absolute CLOCK_REALTIME time at which what remains of dl runs out. */
-static struct timespec realtime_deadline(int64_t left_ns)
-{
-    struct timespec ts = {0, 0}; /* already past: the kernel does not sleep */
-    if (left_ns <= 0)
-        return ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    int64_t ns = ts.tv_nsec + left_ns % 1000000000;
-    ts.tv_sec += (time_t)(left_ns / 1000000000 + ns / 1000000000);
-    ts.tv_nsec = (long)(ns % 1000000000);
-    return ts;
-}
-
 /*
  * Decides what to do after a timed queue call failed with errno: 0 to try
  * again (EINTR, or a realtime deadline that ran out before the monotonic
@@ -335,7 +312,7 @@ static ssize_t mq_send_op(struct uipc_channel *ch, const void *msg, size_t len,
         if (left < 0) {
             n = mq_send(c->wq, msg, len, info->priority);
         } else {
-            struct timespec at = realtime_deadline(left);
+            struct timespec at = uipc__deadline_abs(dl, CLOCK_REALTIME);
             n = mq_timedsend(c->wq, msg, len, info->priority, &at);
         }
         if (n == 0)
@@ -356,7 +333,7 @@ static ssize_t receive(struct mq_channel *c, void *buf, size_t cap, unsigned *pr
         if (left < 0) {
             n = mq_receive(c->rq, buf, cap, prio);
         } else {
-            struct timespec at = realtime_deadline(left);
+            struct timespec at = uipc__deadline_abs(dl, CLOCK_REALTIME);
             n = mq_timedreceive(c->rq, buf, cap, prio, &at);
         }
         if (n >= 0)
@@ -468,6 +445,8 @@ const struct uipc_transport uipc__transport_mq = {
     .size = sizeof(struct mq_channel),
     .keys = mq_keys,
     .attrs = UIPC__ATTR_PRIORITY,
+    .caps = UIPC__CAP_RELIABLE | UIPC__CAP_BOUNDED | UIPC__CAP_N_PARTY | UIPC__CAP_LOCAL_NAME |
+            UIPC__CAP_OWNED,
     .open = mq_open_op,
     .send = mq_send_op,
     .recv = mq_recv_op,

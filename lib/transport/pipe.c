@@ -88,6 +88,7 @@ const struct uipc_transport uipc__transport_pipe = {
     .scheme = "pipe",
     .size = sizeof(struct pipe_channel),
     .keys = pipe_keys,
+    .caps = UIPC__CAPS_LINK,
     .pair = pipe_pair,
     .send = pipe_send,
     .recv = pipe_recv,

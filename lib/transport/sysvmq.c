@@ -46,7 +46,6 @@
  * A message larger than the caller's buffer is -EMSGSIZE and stays queued:
  * msgrcv without MSG_NOERROR fails with E2BIG and leaves it.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -84,65 +83,6 @@ struct sysvmq_channel {
 
 static const char *const sysvmq_keys[] = {"proj", "size", "maxmsg", "mode", NULL};
 
-static uint64_t read_proc(const char *path, uint64_t fallback)
-{
-    FILE *f = fopen(path, "re");
-    unsigned long long v;
-    if (!f)
-        return fallback;
-    int ok = fscanf(f, "%llu", &v) == 1;
-    fclose(f);
-    return ok ? (uint64_t)v : fallback;
-}
-
-/* A key: decimal or 0x hex digits only, 1 .. 0xffffffff (0 is IPC_PRIVATE). */
-static int parse_key(const char *s, key_t *out)
-{
-    if (!isdigit((unsigned char)s[0]))
-        return -EINVAL;
-    bool hex = s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
-    const char *d = hex ? s + 2 : s;
-    if (!*d)
-        return -EINVAL;
-    uint64_t v = 0;
-    for (; *d; d++) {
-        int c = tolower((unsigned char)*d);
-        int digit = isdigit(c) ? c - '0' : (hex && c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
-        if (digit < 0)
-            return -EINVAL;
-        v = v * (hex ? 16 : 10) + (uint64_t)digit;
-        if (v > UINT32_MAX)
-            return -EINVAL;
-    }
-    if (v == 0)
-        return -EINVAL;
-    *out = (key_t)(uint32_t)v;
-    return 0;
-}
-
-/* The key named by the URI: a number in the authority, or ftok(path, proj). */
-static int resolve_key(const struct uipc__uri *u, key_t *key)
-{
-    long proj;
-    int err;
-    bool proj_given = uipc__uri_get(u, "proj", &err) != NULL;
-    int r = uipc__uri_long(u, "proj", 1, 255, 1, &proj);
-    if (r < 0)
-        return r;
-    if (u->has_authority && u->authority[0]) {
-        if (u->path[0] || proj_given)
-            return -EINVAL;
-        return parse_key(u->authority, key);
-    }
-    if (u->path[0] != '/')
-        return -EINVAL;
-    key_t k = ftok(u->path, (int)proj);
-    if (k == (key_t)-1)
-        return -errno;
-    *key = k;
-    return 0;
-}
-
 /* The owner's liveness token: the abstract name "uipc-sysvmq:<key in
  * hex>", which counts only when a process of the queue owner's uid binds
  * it (rendezvous.h).  Returns the socket, or -EADDRINUSE for a live owner. */
@@ -174,14 +114,14 @@ static int sysvmq_open(struct uipc_channel *ch, const struct uipc__uri *u, int f
     struct sysvmq_channel *c = (struct sysvmq_channel *)ch;
     c->id = -1;
     c->token_fd = -1;
-    uint64_t msgmax = read_proc("/proc/sys/kernel/msgmax", 8192);
-    uint64_t msgmnb = read_proc("/proc/sys/kernel/msgmnb", 16384);
+    uint64_t msgmax = uipc__proc_u64("/proc/sys/kernel/msgmax", 8192);
+    uint64_t msgmnb = uipc__proc_u64("/proc/sys/kernel/msgmnb", 16384);
     uint64_t size, maxmsg;
     mode_t mode;
     int err, r;
     bool size_given = uipc__uri_get(u, "size", &err) != NULL;
     bool maxmsg_given = uipc__uri_get(u, "maxmsg", &err) != NULL;
-    if ((r = resolve_key(u, &c->key)) < 0 ||
+    if ((r = uipc__uri_sysv_key(u, &c->key)) < 0 ||
         (r = uipc__uri_size(u, "size", 1, msgmnb, msgmnb, &size)) < 0 ||
         (r = uipc__uri_size(u, "maxmsg", 1, msgmax, msgmax, &maxmsg)) < 0 ||
         (r = uipc__uri_mode(u, &mode)) < 0)
@@ -268,8 +208,7 @@ static ssize_t sysvmq_send(struct uipc_channel *ch, const void *msg, size_t len,
                            const uipc_msginfo *info, struct uipc__deadline *dl)
 {
     struct sysvmq_channel *c = (struct sysvmq_channel *)ch;
-    if (info->priority != 0)
-        return -ENOTSUP;
+    /* A priority never gets here: the core refuses it (no UIPC__ATTR_PRIORITY). */
     if (info->type < 0 || info->type > USER_TYPE_MAX)
         return -EINVAL;
     if (!ch->owner && info->type != 0)
@@ -352,7 +291,7 @@ static int sysvmq_close(struct uipc_channel *ch, bool remove)
 static int sysvmq_unlink(const struct uipc__uri *u)
 {
     key_t key;
-    int r = resolve_key(u, &key);
+    int r = uipc__uri_sysv_key(u, &key);
     if (r < 0)
         return r;
     int id = msgget(key, 0);
@@ -372,6 +311,8 @@ const struct uipc_transport uipc__transport_sysvmq = {
     .size = sizeof(struct sysvmq_channel),
     .keys = sysvmq_keys,
     .attrs = UIPC__ATTR_TYPE,
+    .caps = UIPC__CAP_RELIABLE | UIPC__CAP_BOUNDED | UIPC__CAP_N_PARTY | UIPC__CAP_LOCAL_NAME |
+            UIPC__CAP_OWNED | UIPC__CAP_CLOSE_DESTROYS,
     .open = sysvmq_open,
     .send = sysvmq_send,
     .recv = sysvmq_recv,

@@ -33,6 +33,7 @@ const struct uipc_transport uipc__transport_tcp = {
     .size = sizeof(struct uipc__sock_channel),
     .listener_size = sizeof(struct uipc__sock_listener),
     .keys = tcp_keys,
+    .caps = UIPC__CAPS_LINK | UIPC__CAP_OWNED,
     .open = tcp_open,
     .send = uipc__sock_send,
     .recv = uipc__sock_recv,

@@ -222,6 +222,7 @@ const struct uipc_transport uipc__transport_udp = {
     .scheme = "udp",
     .size = sizeof(struct udp_channel),
     .keys = udp_keys,
+    .caps = UIPC__CAP_CLIENT_FIRST | UIPC__CAP_OWNED,
     .open = udp_open,
     .send = udp_send,
     .recv = udp_recv,

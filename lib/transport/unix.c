@@ -72,6 +72,7 @@ const struct uipc_transport uipc__transport_unix = {
     .size = sizeof(struct uipc__sock_channel),
     .listener_size = sizeof(struct uipc__sock_listener),
     .keys = unix_keys,
+    .caps = UIPC__CAPS_LINK | UIPC__CAP_CRED | UIPC__CAP_LOCAL_NAME | UIPC__CAP_OWNED,
     .open = unix_open,
     .pair = unix_pair,
     .send = uipc__sock_send,

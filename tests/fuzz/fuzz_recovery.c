@@ -56,7 +56,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ring.h"
+#include "ring_ep.h"
 #include "uipc/uipc.h"
 
 #define CHECK(cond)                                                            \

@@ -2,7 +2,7 @@
 /*
  * uipc bench: one-way latency and throughput of every transport built into
  * libuipc, next to the raw kernel mechanisms they wrap and the libraries
- * people would otherwise use, measured the way docs/BENCHMARKING.md asks:
+ * people would otherwise use, measured as docs/PERFORMANCE.md describes:
  *  - two processes, pinned to different CPUs when there are two;
  *  - latency from ping-pong, one sample per round trip (clock_gettime on
  *    both ends of the trip, ~25 ns included), halved: p50/p99/p99.9/max;

@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The ring endpoint: a channel over a whole ring mapping (ring.h describes
+ * the layout and the lock-free ring; ring_ep.c implements this).
+ */
+#ifndef UIPC_RING_EP_H
+#define UIPC_RING_EP_H
+
+#include <limits.h>
+
+#include "internal.h"
+#include "pollset.h"
+#include "rendezvous.h"
+#include "ring.h"
+#include "uri.h"
+#include "wait.h"
+
+/* Query keys of shm: and mmap:, parsed once. */
+struct uipc__ring_params {
+    uint64_t ring_size; /* ?size=, rounded up to a power of two */
+    uint64_t max_msg;   /* ?maxmsg= */
+    int64_t spin_ns;    /* ?spin= in microseconds */
+    mode_t mode;        /* ?mode= */
+    bool size_given, maxmsg_given;
+};
+
+extern const char *const uipc__ring_keys[]; /* "size", "maxmsg", "spin", "mode" */
+
+/* Parses and validates the keys: -EINVAL for a bad value or combination. */
+int uipc__ring_params(const struct uipc__uri *u, struct uipc__ring_params *p);
+
+struct uipc__ring_ep {
+    unsigned char *map;
+    size_t map_len;
+    struct uipc__ring_hdr *hdr;
+    unsigned side;        /* 0 creator, 1 attacher */
+    struct uipc__ring tx; /* ring `side`: we produce */
+    struct uipc__ring rx; /* ring `1 - side`: we consume */
+    uint64_t max_msg;
+    int lock_fd; /* our open file description, holding our side's OFD lock */
+    dev_t dev;   /* the file, to recognise it by name later */
+    ino_t ino;
+    uint8_t id[16];      /* hdr->id, copied at open */
+    uint32_t my_state;   /* the state word we wrote at open */
+    uint32_t dead_state; /* the peer's state word when we found its lock free */
+    bool dead_known;
+    uint32_t absent_state; /* persistent: the peer's state word at our open if it */
+    bool absent_known;     /* had already left: still that word = not come yet */
+    int broken;          /* sticky -EBADMSG once the mapping was found corrupt */
+    bool persistent;     /* mmap: a send never fails for a receiver that is away */
+    bool reserved;       /* a zero-copy reservation is outstanding */
+    size_t reserved_len; /* its length */
+    bool peeked;         /* a zero-copy peek is outstanding */
+
+    int64_t spin_max_ns; /* ?spin= (0 on a single CPU) */
+    int64_t spin_ns;     /* adaptive budget, spin_max_ns / 16 .. spin_max_ns */
+    unsigned backoff_pauses; /* pause instructions in ~80 ns, measured at open */
+    int64_t next_check_ns; /* rate limit of the liveness check for timeout 0 */
+
+    /* Doorbell (uipc_pollfd); see docs/shm.md. */
+    bool named;   /* abstract sockets named by hdr->id; else a socketpair */
+    int bell_fd;  /* pair: our end of the socketpair; named: bound once polling */
+    int tx_fd;    /* named: unbound datagram socket to ring the peer */
+    struct uipc__pidwatch peer_pid; /* named: in the poll set (death wakes pollers) */
+    bool polling;
+    struct uipc__pollset ps;
+};
+
+/* A closed endpoint: every descriptor -1, nothing mapped. */
+void uipc__ring_ep_init(struct uipc__ring_ep *ep);
+
+/*
+ * Opens name in the directory dirfd.  With UIPC_CREATE: publishes a freshly
+ * formatted ring atomically (O_TMPFILE + linkat, never following a link at
+ * name) and takes side 0; if name exists: -EEXIST with UIPC_EXCL,
+ * -EADDRINUSE while its side 0 is held; a stale one is replaced
+ * (persistent = false) or reopened as side 0 with its messages (persistent
+ * = true).  Without UIPC_CREATE: attaches side 1, -ENOENT if absent,
+ * -EBUSY if side 1 is held (or, not persistent, was ever used).
+ * Corrupt headers are -EBADMSG, another layout version -EPROTO.
+ */
+int uipc__ring_open_at(struct uipc__ring_ep *ep, int dirfd, const char *name,
+                       const struct uipc__ring_params *p, int flags, bool persistent);
+
+/* Two connected endpoints over an anonymous sealed memfd. */
+int uipc__ring_pair(struct uipc__ring_ep *a, struct uipc__ring_ep *b,
+                    const struct uipc__ring_params *p);
+
+/*
+ * Removes a stale name: -ENOENT if absent, -EADDRINUSE while its owner
+ * (persistent: either side) is alive, -EBADMSG if it is not a ring.
+ */
+int uipc__ring_unlink_at(int dirfd, const char *name, bool persistent);
+
+/*
+ * Releases everything.  Returns true when this process held the last
+ * reference to the side (the peer was told, at once); false after fork
+ * in a process that did not use it (the peer is left alone).
+ */
+bool uipc__ring_ep_close(struct uipc__ring_ep *ep);
+
+/* The message operations, with the contract of struct uipc_transport. */
+ssize_t uipc__ring_send(struct uipc__ring_ep *ep, const void *msg, size_t len,
+                        const struct uipc__deadline *dl);
+ssize_t uipc__ring_recv(struct uipc__ring_ep *ep, void *buf, size_t cap,
+                        const struct uipc__deadline *dl);
+int uipc__ring_send_reserve(struct uipc__ring_ep *ep, void **buf, size_t len,
+                            const struct uipc__deadline *dl);
+int uipc__ring_send_commit(struct uipc__ring_ep *ep, size_t len);
+ssize_t uipc__ring_recv_peek(struct uipc__ring_ep *ep, const void **buf,
+                             const struct uipc__deadline *dl);
+int uipc__ring_recv_release(struct uipc__ring_ep *ep);
+/* The stable level-triggered poll descriptor, created on first use. */
+int uipc__ring_pollfd(struct uipc__ring_ep *ep);
+
+/*
+ * The channel of shm: and mmap: and the operations both put in their
+ * transport tables (contract: struct uipc_transport).  path: the file the
+ * owner removes at close ("" for a persistent ring or a pair).
+ */
+struct uipc__ring_channel {
+    struct uipc_channel base;
+    struct uipc__ring_ep ep;
+    char path[PATH_MAX];
+};
+
+ssize_t uipc__ring_ch_send(struct uipc_channel *ch, const void *msg, size_t len,
+                           const uipc_msginfo *info, struct uipc__deadline *dl);
+ssize_t uipc__ring_ch_recv(struct uipc_channel *ch, void *buf, size_t cap, uipc_msginfo *info,
+                           struct uipc__deadline *dl);
+int uipc__ring_ch_close(struct uipc_channel *ch, bool remove);
+int uipc__ring_ch_pollfd(const struct uipc_channel *ch);
+int uipc__ring_ch_send_reserve(struct uipc_channel *ch, void **buf, size_t len,
+                               struct uipc__deadline *dl);
+int uipc__ring_ch_send_commit(struct uipc_channel *ch, size_t len);
+ssize_t uipc__ring_ch_recv_peek(struct uipc_channel *ch, const void **buf,
+                                struct uipc__deadline *dl);
+int uipc__ring_ch_recv_release(struct uipc_channel *ch);
+
+#endif /* UIPC_RING_EP_H */
