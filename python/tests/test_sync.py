@@ -144,3 +144,18 @@ def test_notify_carries_an_int_from_another_process():
     sender, value = uipc.notify_wait(10)
     os.waitpid(pid, 0)
     assert (sender, value) == (pid, 1234)
+
+
+def test_sysvshm_region_is_shared_with_shmat_users():
+    key = 0x71000000 | (os.getpid() & 0xffffff)
+    uri = f"sysvshm://0x{key:x}"
+    try:
+        r = uipc.region(uri, 4096, create=True)
+    except OSError as e:
+        if e.errno == errno.EPROTONOSUPPORT:
+            pytest.skip("this libuipc has no sysvshm: regions")
+        raise
+    with r:
+        r[:4] = b"sysv"
+        with uipc.region(uri) as other:
+            assert other.size == 4096 and bytes(other[:4]) == b"sysv"
