@@ -4,7 +4,9 @@
  * conditions as negative errno values; this table gives each one a message
  * that says what it means for a channel, thread-safely and without the
  * locale (strerror is neither guaranteed).  The mapping of library
- * conditions to errno values is documented in uipc(7).
+ * conditions to errno values is documented in uipc(7).  A text must be true
+ * wherever its code is returned (by the library or passed on from the
+ * kernel): neutral, or listing every cause.
  */
 #include <errno.h>
 
@@ -18,21 +20,21 @@ struct err_text {
 static const struct err_text err_texts[] = {
     {0, "Success"},
     {EPERM, "Operation not permitted"},
-    {ENOENT, "No such rendezvous (nothing to attach to)"},
+    {ENOENT, "No such rendezvous, object or file"},
     {ESRCH, "No such process"},
     {EINTR, "Interrupted system call"},
     {EIO, "Input/output error"},
     {E2BIG, "Argument list too long"},
     {EBADF, "Bad file descriptor"},
-    {EAGAIN, "Operation would block (timeout 0)"},
+    {EAGAIN, "Would block (resource temporarily unavailable)"},
     {ENOMEM, "Out of memory"},
     {EACCES, "Permission denied"},
     {EFAULT, "Bad address"},
-    {EBUSY, "Rendezvous busy: it already has its peer"},
-    {EEXIST, "Rendezvous already exists"},
+    {EBUSY, "Busy (the rendezvous has its peer, a zero-copy reservation or peek is outstanding, or another thread is inside a call on the handle)"},
+    {EEXIST, "Already exists"},
     {ENOTDIR, "Not a directory"},
     {EISDIR, "Is a directory"},
-    {EINVAL, "Invalid argument (malformed URI, bad key or value)"},
+    {EINVAL, "Invalid argument"},
     {ENFILE, "Too many open files in system"},
     {EMFILE, "Too many open files (descriptor limit reached)"},
     {EFBIG, "File too large"},
@@ -44,15 +46,15 @@ static const struct err_text err_texts[] = {
     {ENOSYS, "Function not implemented by the kernel"},
     {ELOOP, "Refusing to follow a symbolic link"},
     {ENOMSG, "No message of the requested type"},
-    {EIDRM, "Queue removed"},
-    {EPROTO, "Protocol error (corrupt shared data)"},
+    {EIDRM, "Identifier removed (the object was deleted)"},
+    {EPROTO, "Protocol error (incompatible or corrupt shared data)"},
     {EBADMSG, "Corrupt message or shared data"},
     {EOVERFLOW, "Value too large"},
-    {EMSGSIZE, "Message too long for this channel or buffer"},
+    {EMSGSIZE, "Message too long (for the channel, the buffer or a system limit)"},
     {EPROTONOSUPPORT, "Unknown URI scheme"},
-    {ENOTSUP, "Not supported by this transport"},
+    {ENOTSUP, "Not supported (by this transport or system)"},
     {EAFNOSUPPORT, "Address family not supported"},
-    {EADDRINUSE, "Rendezvous in use by a live owner"},
+    {EADDRINUSE, "Address or rendezvous in use"},
     {EADDRNOTAVAIL, "Address not available"},
     {ENETUNREACH, "Network unreachable"},
     {ECONNABORTED, "Connection aborted"},

@@ -192,6 +192,13 @@ static int wait_writable(struct uipc__framer *f, const struct uipc__deadline *dl
     return 0;
 }
 
+/* Pipes: true when every writer of the read pipe, the peer, is gone. */
+static bool read_pipe_hung_up(const struct uipc__framer *f)
+{
+    struct pollfd p = {.fd = f->rfd, .events = 0};
+    return poll(&p, 1, 0) == 1 && (p.revents & POLLHUP);
+}
+
 /* Flushes the backlog, waiting within the deadline. */
 static int flush_wait(struct uipc__framer *f, const struct uipc__deadline *dl)
 {
@@ -231,8 +238,12 @@ ssize_t uipc__framer_send(struct uipc__framer *f, const void *msg, size_t len,
 {
     if (f->broken)
         return f->broken;
-    if ((f->eof || f->hup) && !f->sock)
-        return -EPIPE; /* the peer closed the pipe it wrote to: it is gone */
+    if (f->eof || f->hup)
+        return -EPIPE; /* the peer's end of stream was seen: it is gone */
+    if (f->guard >= 0 && uipc__live_check_due(&f->live) && read_pipe_hung_up(f)) {
+        f->hup = true; /* the guard keeps the write side open: look (framing.h) */
+        return -EPIPE;
+    }
     if (f->tx) {
         int r = flush_wait(f, dl);
         if (r < 0)
@@ -293,7 +304,7 @@ static bool ready_in_buffer(const struct uipc__framer *f)
     uint32_t len = header_len(f->rbuf + f->rpos);
     /* A header no sender could have written is ready too: the next recv
      * reports -EBADMSG at once, and a poller must be woken to learn it. */
-    return buffered(f) - UIPC__FRAME_HDR >= len || len > UIPC__MAXMSG_CEILING || f->eof;
+    return buffered(f) - UIPC__FRAME_HDR >= len || len > f->max_msg || f->eof;
 }
 
 /* Reads what the kernel has into rbuf.  1 data, 0 EOF, -EAGAIN, -errno. */
@@ -430,8 +441,8 @@ static ssize_t recv_one(struct uipc__framer *f, unsigned char *buf, size_t cap,
             return r;
     }
     uint32_t len = header_len(f->rbuf + f->rpos);
-    if (len > UIPC__MAXMSG_CEILING) {
-        f->broken = -EBADMSG; /* not a header we could have written */
+    if (len > f->max_msg) {
+        f->broken = -EBADMSG; /* not a header a libuipc peer could have written */
         return -EBADMSG;
     }
     if (len > cap)
@@ -465,6 +476,8 @@ void uipc__framer_init(struct uipc__framer *f, int rfd, int wfd, bool sock)
     memset(f, 0, sizeof *f);
     f->guard = -1;
     f->sock = sock;
+    f->max_msg = UIPC__MAXMSG_CEILING;
+    uipc__live_check_init(&f->live, 1);
     uipc__pollset_init(&f->ps);
     uipc__framer_attach(f, rfd, wfd);
 }

@@ -5,6 +5,11 @@
  *
  * Wire format: a 4-byte little-endian length, then that many bytes.
  *
+ * A header longer than the channel's max_msg is a protocol violation (no
+ * libuipc sender writes one): -EBADMSG, and the framer is broken for good
+ * (every later send and receive is -EBADMSG), so a hostile peer cannot
+ * wedge a receiver behind a frame it can neither take nor skip.
+ *
  * Receiving reads as much as the kernel has (up to a 64 KiB buffer) and
  * hands out whole messages (after a large message it reads only the next
  * header, so that a large body is read straight into the caller's buffer); a message larger than the caller's buffer gives
@@ -25,8 +30,14 @@
  * the signal around each write would cost two more).  The peer's death
  * then shows as end of stream or POLLHUP on the read pipe, which the peer
  * held the other end of: a send after the read side saw end of stream is
- * -EPIPE at once, and a send waiting for room returns -EPIPE when the
- * read pipe hangs up.
+ * -EPIPE at once, a send waiting for room returns -EPIPE when the read
+ * pipe hangs up, and a send that has room looks for that hang-up (a poll,
+ * one system call) when uipc__live_check_due says so: the first send after
+ * a pause of 1 ms or more, else once a millisecond.  So a send to a peer
+ * that died 1 ms or more ago is -EPIPE, as on a raw pipe, and a sender that
+ * never pauses loses at most 1 ms of sends (instead of a whole pipe, up to
+ * 256 KiB).  Looking on every send would cost a second system call per
+ * message (+50% per send measured here), a per-send SIGPIPE mask two.
  *
  * Poll support: uipc__framer_pollfd returns an epoll descriptor watching the
  * read side and an eventfd that is kept signalled while a whole message
@@ -60,6 +71,8 @@ struct uipc__framer {
     int64_t rcvtimeo_ns;   /* sockets: the SO_RCVTIMEO set, 0 for none (framing.c) */
     bool hup;              /* pipes: the read pipe hung up while we sent: peer gone */
     int broken;            /* sticky error (-EBADMSG on a garbage header) */
+    size_t max_msg;        /* the channel's limit: a longer header is -EBADMSG (set by the transport) */
+    struct uipc__live_check live; /* pipes: when a send looks for the peer's hang-up */
 
     unsigned char *rbuf;   /* UIPC__FRAME_RBUF bytes, allocated on first use */
     size_t rpos, rlen;     /* unread bytes are rbuf[rpos, rlen) */

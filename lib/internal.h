@@ -23,6 +23,21 @@
 #include "uri.h"
 #include "wait.h"
 
+/*
+ * One thread per handle (uipc(7), THREADS AND PROCESSES).  Every call on a
+ * channel or listener marks the handle with its name for its duration
+ * (in_call: a plain store in and out, nothing on the fast path worth
+ * counting), so that a close while another thread is blocked inside a
+ * call refuses with -EBUSY instead of freeing memory that call still uses.
+ * Debug builds (NDEBUG not defined, as in CMake's Debug and the sanitizer
+ * builds) also catch two calls at once: the mark is an atomic exchange, and
+ * a call that finds another inside aborts with both names (uipc__misuse)
+ * instead of corrupting messages.
+ */
+#ifndef NDEBUG
+#define UIPC__DEBUG_THREADS 1
+#endif
+
 /* Default and ceiling for ?maxmsg= on transports without a natural limit. */
 #define UIPC__DEFAULT_MAXMSG (16u << 20)
 #define UIPC__MAXMSG_CEILING (1u << 30)
@@ -45,11 +60,13 @@ struct uipc_channel {
     bool zc_sending;    /* a reservation is outstanding */
     int zc_timeout_ms;  /* emulated reserve: the timeout its commit sends with */
     ssize_t zc_peeked;  /* length of a peeked message, -1 if none */
+    _Atomic(const char *) in_call; /* the public call inside, NULL if none */
 };
 
 struct uipc_listener {
     const struct uipc_transport *tp;
     pid_t opener;
+    _Atomic(const char *) in_call;
 };
 
 /* Message attributes a transport honours (struct uipc_transport.attrs). */
@@ -181,6 +198,9 @@ struct uipc_transport {
     int (*listener_close)(struct uipc_listener *l, bool remove);
     int (*listener_pollfd)(const struct uipc_listener *l);
 };
+
+/* uipc.c, debug builds: reports two threads on one handle and aborts. */
+_Noreturn void uipc__misuse(const char *call, const char *inside);
 
 /* tp->caps plus the bits that follow from the operations present. */
 unsigned uipc__transport_caps(const struct uipc_transport *tp);

@@ -35,6 +35,8 @@
 #define SLICE_NS (50 * 1000000LL)
 /* A caller polling with timeout 0 re-checks the peer's lock at most this often. */
 #define POLL_CHECK_NS (10 * 1000000LL)
+/* A send reads the clock every this many sends (send_looks_at_peer). */
+#define SEND_LIVE_EVERY 16
 /* A spinning side first leaves the ring alone this long (see spin()). */
 #define SPIN_BACKOFF_NS 80
 
@@ -167,6 +169,7 @@ void uipc__ring_ep_init(struct uipc__ring_ep *ep)
     memset(ep, 0, sizeof *ep);
     ep->lock_fd = ep->bell_fd = ep->tx_fd = -1;
     uipc__pidwatch_init(&ep->peer_pid);
+    uipc__live_check_init(&ep->send_live, SEND_LIVE_EVERY);
     uipc__pollset_init(&ep->ps);
 }
 
@@ -801,6 +804,20 @@ static int ep_wait(struct uipc__ring_ep *ep, enum wait_for what, size_t len,
 /* Message operations                                                  */
 /* ------------------------------------------------------------------ */
 
+/*
+ * Whether this send tests the peer's lock (a system call): a receiver
+ * killed without closing leaves its state word OPEN, and a send that has
+ * room never waits, so without this the sender would learn of the death
+ * only once the ring is full.  uipc__live_check_due (wait.h) bounds it: a
+ * send after a pause of 1 ms looks at once, a sender that never pauses
+ * looks once a millisecond (the clock read every SEND_LIVE_EVERY sends).
+ * A persistent ring keeps what is sent for the next receiver: no look.
+ */
+static bool send_looks_at_peer(struct uipc__ring_ep *ep)
+{
+    return !ep->persistent && uipc__live_check_due(&ep->send_live);
+}
+
 int uipc__ring_send_reserve(struct uipc__ring_ep *ep, void **buf, size_t len,
                             const struct uipc__deadline *dl)
 {
@@ -809,7 +826,7 @@ int uipc__ring_send_reserve(struct uipc__ring_ep *ep, void **buf, size_t len,
     if (ep->reserved)
         return -EBUSY;
     for (;;) {
-        int g = peer_gone_for(ep, WAIT_SPACE, false);
+        int g = peer_gone_for(ep, WAIT_SPACE, send_looks_at_peer(ep));
         if (g)
             return g;
         uint32_t bits;

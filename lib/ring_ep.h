@@ -56,6 +56,7 @@ struct uipc__ring_ep {
     int64_t spin_ns;     /* adaptive budget, spin_max_ns / 16 .. spin_max_ns */
     unsigned backoff_pauses; /* pause instructions in ~80 ns, measured at open */
     int64_t next_check_ns; /* rate limit of the liveness check for timeout 0 */
+    struct uipc__live_check send_live; /* when a send tests the peer's lock */
 
     /* Doorbell (uipc_pollfd); see docs/shm.md. */
     bool named;   /* abstract sockets named by hdr->id; else a socketpair */

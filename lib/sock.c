@@ -165,6 +165,36 @@ int uipc__sock_unlink(const struct uipc__sockspec *s)
     return take_over(s->addr.u.un.sun_path);
 }
 
+/* ---- seqpacket room ---- */
+
+/*
+ * A seqpacket record must fit the sender's socket buffer in one piece (the
+ * kernel refuses len > SO_SNDBUF - 32 with EMSGSIZE), and the default
+ * buffer (net.core.wmem_default, 208 KiB) is smaller than ?maxmsg= may be.
+ * Every seqpacket socket asks for room for a max_msg record (the 1-byte
+ * tag included); the kernel grants up to net.core.wmem_max, for any user.
+ * A maxmsg it cannot carry is -EMSGSIZE at open rather than at every send.
+ */
+#define SEQ_SKB_OVERHEAD 32
+
+int uipc__sock_seq_room(const struct uipc__sockspec *s, int fd)
+{
+    if (s->type != SOCK_SEQPACKET)
+        return 0;
+    size_t need = s->max_msg + 1 + SEQ_SKB_OVERHEAD;
+    int cur = 0;
+    socklen_t len = sizeof cur;
+    if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &cur, &len) == 0 && (size_t)cur >= need)
+        return 0;
+    int ask = (int)((need + 1) / 2); /* the kernel doubles what it is given */
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &ask, sizeof ask) < 0)
+        return -errno;
+    len = sizeof cur;
+    if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &cur, &len) < 0)
+        return -errno;
+    return (size_t)cur >= need ? 0 : -EMSGSIZE;
+}
+
 /* ---- listening, accepting, connecting ---- */
 
 static int listen_socket(struct uipc__sockspec *s, int flags, int backlog)
@@ -172,7 +202,9 @@ static int listen_socket(struct uipc__sockspec *s, int flags, int backlog)
     int fd = socket(s->addr.u.sa.sa_family, s->type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return -errno;
-    int one = 1, r = 0;
+    int one = 1, r = uipc__sock_seq_room(s, fd); /* refused here, before anything is bound */
+    if (r < 0)
+        goto fail;
     if (s->addr.u.sa.sa_family != AF_UNIX)
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (s->addr.path && fchmod(fd, s->mode) < 0) /* bind applies the umask to this */
@@ -239,6 +271,11 @@ static int accept_one(int lfd, const struct uipc__sockspec *s, const struct uipc
         int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd >= 0) {
             if (uid_allowed(s, fd)) {
+                int r = uipc__sock_seq_room(s, fd);
+                if (r < 0) {
+                    uipc__close_fd(fd);
+                    return r;
+                }
                 tune(s, fd);
                 return fd;
             }
@@ -267,7 +304,7 @@ int uipc__sock_open(struct uipc_channel *ch, const struct uipc__sockspec *s, int
     c->spec = *s;
     c->listen_fd = -1;
     uipc__framer_init(&c->f, -1, -1, true);
-    ch->max_msg = s->max_msg;
+    ch->max_msg = c->f.max_msg = s->max_msg;
     if (flags & UIPC_CREATE) {
         int fd = listen_socket(&c->spec, flags, 1);
         if (fd < 0)
@@ -278,10 +315,15 @@ int uipc__sock_open(struct uipc_channel *ch, const struct uipc__sockspec *s, int
     int fd = socket(s->addr.u.sa.sa_family, s->type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return -errno;
+    int r = uipc__sock_seq_room(s, fd);
+    if (r < 0) {
+        uipc__close_fd(fd);
+        return r;
+    }
     if (connect(fd, &s->addr.u.sa, s->addr.len) < 0) {
         if (errno != EINPROGRESS) {
             /* An abstract name nobody listens on does not exist: nothing to attach to. */
-            int r = errno == ECONNREFUSED && s->addr.u.sa.sa_family == AF_UNIX && !s->addr.path
+            r = errno == ECONNREFUSED && s->addr.u.sa.sa_family == AF_UNIX && !s->addr.path
                         ? -ENOENT
                         : -errno;
             uipc__close_fd(fd);
@@ -364,11 +406,13 @@ static ssize_t seq_recv(struct uipc__sock_channel *c, void *buf, size_t cap,
         struct iovec v[2] = {{&tag, 1}, {buf, cap}};
         struct msghdr m = {.msg_iov = v, .msg_iovlen = 2};
         ssize_t n = recvmsg(c->f.rfd, &m, wait | MSG_TRUNC | peek);
-        if (n > 0 && (size_t)n - 1 > cap) {
+        if (n > 0 && (size_t)n - 1 > c->base.max_msg) {
             if (peek)
-                return -EMSGSIZE;
-            return -EBADMSG; /* larger than the peer may send: dropped by the kernel */
+                recv(c->f.rfd, &tag, 1, MSG_DONTWAIT); /* drop it */
+            return c->f.broken = -EBADMSG; /* larger than a libuipc peer sends */
         }
+        if (n > 0 && (size_t)n - 1 > cap)
+            return -EMSGSIZE; /* only when peeking: it stays queued */
         if (n > 0 && peek) {
             peek = 0; /* it fits: receive it for real (peeking again would spin) */
             continue;
@@ -379,8 +423,15 @@ static ssize_t seq_recv(struct uipc__sock_channel *c, void *buf, size_t cap,
             c->f.eof = true;
             return -EPIPE;
         }
-        if (errno == EINTR)
+        if (errno == EINTR) {
+            /* Parked under SO_RCVTIMEO, a signal restarts nothing: re-arm
+             * from what is left of the deadline, through the DONTWAIT try
+             * (re-entering recvmsg as it was would wait the whole
+             * SO_RCVTIMEO again after every signal, without bound). */
+            if (dl->timeout_ms >= 0)
+                wait = MSG_DONTWAIT;
             continue;
+        }
         if (errno != EAGAIN)
             return -errno;
         if (wait && dl->timeout_ms != 0 && uipc__framer_arm_rcvtimeo(&c->f, dl) == 0) {
@@ -490,7 +541,7 @@ int uipc__sock_accept(struct uipc_listener *l, struct uipc_channel *ch, struct u
     c->spec = sl->spec;
     c->listen_fd = -1;
     uipc__framer_init(&c->f, fd, fd, true);
-    ch->max_msg = sl->spec.max_msg;
+    ch->max_msg = c->f.max_msg = sl->spec.max_msg;
     return 0;
 }
 

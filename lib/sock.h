@@ -78,6 +78,9 @@ int uipc__sock_listen(struct uipc_listener *l, const struct uipc__sockspec *s, i
 int uipc__sock_accept(struct uipc_listener *l, struct uipc_channel *ch, struct uipc__deadline *dl);
 int uipc__sock_listener_close(struct uipc_listener *l, bool remove);
 int uipc__sock_listener_pollfd(const struct uipc_listener *l);
+/* Seqpacket: makes room in fd's send buffer for a max_msg record;
+ * -EMSGSIZE when the kernel will not (net.core.wmem_max).  0 for streams. */
+int uipc__sock_seq_room(const struct uipc__sockspec *s, int fd);
 /* Removes a stale socket file; -EADDRINUSE if someone listens on it. */
 int uipc__sock_unlink(const struct uipc__sockspec *s);
 

@@ -7,11 +7,41 @@
  * transports without native support.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "internal.h"
+
+/* ---- one thread per handle (internal.h) ---- */
+
+#ifdef UIPC__DEBUG_THREADS
+_Noreturn void uipc__misuse(const char *call, const char *inside)
+{
+    fprintf(stderr,
+            "libuipc: %s on a handle while another thread is inside %s on it: a handle is "
+            "used by one thread at a time (uipc(7), THREADS AND PROCESSES); this debug "
+            "build aborts\n",
+            call, inside);
+    abort();
+}
+
+static void busy_enter(_Atomic(const char *) *slot, const char *call)
+{
+    const char *inside = atomic_exchange(slot, call);
+    if (inside)
+        uipc__misuse(call, inside);
+}
+
+#define BUSY_ENTER(h, call) busy_enter(&(h)->in_call, call)
+#else
+#define BUSY_ENTER(h, call) atomic_store_explicit(&(h)->in_call, call, memory_order_relaxed)
+#endif
+/* Release: a close that then sees NULL sees everything the call did. */
+#define BUSY_LEAVE(h) atomic_store_explicit(&(h)->in_call, NULL, memory_order_release)
+/* A close finds a call blocked inside (its mark was stored long before). */
+#define BUSY_INSIDE(h) atomic_load_explicit(&(h)->in_call, memory_order_acquire)
 
 UIPC_API const char *uipc_version(void)
 {
@@ -117,10 +147,10 @@ static int zc_busy(const struct uipc_channel *ch)
     return ch->zc_sending || ch->zc_peeked >= 0 ? -EBUSY : 0;
 }
 
-UIPC_API ssize_t uipc_sendmsg(uipc_channel *ch, const void *msg, size_t len,
-                              const uipc_msginfo *info, int timeout_ms)
+static ssize_t sendmsg_call(uipc_channel *ch, const void *msg, size_t len,
+                            const uipc_msginfo *info, int timeout_ms)
 {
-    if (!ch || (!msg && len))
+    if (!ch || (!msg && len) || !uipc__timeout_valid(timeout_ms))
         return -EINVAL;
     if (len > ch->max_msg)
         return -EMSGSIZE;
@@ -138,10 +168,10 @@ UIPC_API ssize_t uipc_sendmsg(uipc_channel *ch, const void *msg, size_t len,
     return ch->tp->send(ch, msg ? msg : "", len, info, &dl);
 }
 
-UIPC_API ssize_t uipc_recvmsg(uipc_channel *ch, void *buf, size_t cap, uipc_msginfo *info,
-                              int timeout_ms)
+static ssize_t recvmsg_call(uipc_channel *ch, void *buf, size_t cap, uipc_msginfo *info,
+                            int timeout_ms)
 {
-    if (!ch || (!buf && cap))
+    if (!ch || (!buf && cap) || !uipc__timeout_valid(timeout_ms))
         return -EINVAL;
     int r = zc_busy(ch);
     if (r < 0)
@@ -162,20 +192,54 @@ UIPC_API ssize_t uipc_recvmsg(uipc_channel *ch, void *buf, size_t cap, uipc_msgi
     return n;
 }
 
+UIPC_API ssize_t uipc_sendmsg(uipc_channel *ch, const void *msg, size_t len,
+                              const uipc_msginfo *info, int timeout_ms)
+{
+    if (!ch)
+        return -EINVAL;
+    BUSY_ENTER(ch, "uipc_sendmsg");
+    ssize_t n = sendmsg_call(ch, msg, len, info, timeout_ms);
+    BUSY_LEAVE(ch);
+    return n;
+}
+
+UIPC_API ssize_t uipc_recvmsg(uipc_channel *ch, void *buf, size_t cap, uipc_msginfo *info,
+                              int timeout_ms)
+{
+    if (!ch)
+        return -EINVAL;
+    BUSY_ENTER(ch, "uipc_recvmsg");
+    ssize_t n = recvmsg_call(ch, buf, cap, info, timeout_ms);
+    BUSY_LEAVE(ch);
+    return n;
+}
+
 UIPC_API ssize_t uipc_send(uipc_channel *ch, const void *msg, size_t len, int timeout_ms)
 {
-    return uipc_sendmsg(ch, msg, len, NULL, timeout_ms);
+    if (!ch)
+        return -EINVAL;
+    BUSY_ENTER(ch, "uipc_send");
+    ssize_t n = sendmsg_call(ch, msg, len, NULL, timeout_ms);
+    BUSY_LEAVE(ch);
+    return n;
 }
 
 UIPC_API ssize_t uipc_recv(uipc_channel *ch, void *buf, size_t cap, int timeout_ms)
 {
-    return uipc_recvmsg(ch, buf, cap, NULL, timeout_ms);
+    if (!ch)
+        return -EINVAL;
+    BUSY_ENTER(ch, "uipc_recv");
+    ssize_t n = recvmsg_call(ch, buf, cap, NULL, timeout_ms);
+    BUSY_LEAVE(ch);
+    return n;
 }
 
 UIPC_API int uipc_close(uipc_channel *ch)
 {
     if (!ch)
         return -EINVAL;
+    if (BUSY_INSIDE(ch))
+        return -EBUSY; /* another thread is inside a call: wake it first */
     /* The one place that decides whether a close removes the rendezvous:
      * only the owner, in the process that opened it (a fork child closing
      * its inherited copy leaves it alone). */
@@ -253,11 +317,12 @@ UIPC_API int uipc_listen(uipc_listener **out, const char *uri, int flags)
     return 0;
 }
 
-UIPC_API int uipc_accept(uipc_listener *l, uipc_channel **out, int timeout_ms)
+static int accept_call(uipc_listener *l, uipc_channel **out, int timeout_ms)
 {
-    if (!l || !out)
+    if (out)
+        *out = NULL;
+    if (!l || !out || !uipc__timeout_valid(timeout_ms))
         return -EINVAL;
-    *out = NULL;
     struct uipc_channel *ch = channel_new(l->tp, false);
     if (!ch)
         return -ENOMEM;
@@ -272,10 +337,22 @@ UIPC_API int uipc_accept(uipc_listener *l, uipc_channel **out, int timeout_ms)
     return 0;
 }
 
+UIPC_API int uipc_accept(uipc_listener *l, uipc_channel **out, int timeout_ms)
+{
+    if (!l)
+        return accept_call(l, out, timeout_ms);
+    BUSY_ENTER(l, "uipc_accept");
+    int r = accept_call(l, out, timeout_ms);
+    BUSY_LEAVE(l);
+    return r;
+}
+
 UIPC_API int uipc_listener_close(uipc_listener *l)
 {
     if (!l)
         return -EINVAL;
+    if (BUSY_INSIDE(l))
+        return -EBUSY;
     int r = l->tp->listener_close(l, l->opener == getpid());
     free(l);
     return r;
@@ -304,11 +381,12 @@ static int zc_reserve_buf(struct uipc_channel *ch, size_t n)
     return 0;
 }
 
-UIPC_API int uipc_send_reserve(uipc_channel *ch, void **buf, size_t len, int timeout_ms)
+static int send_reserve_call(uipc_channel *ch, void **buf, size_t len, int timeout_ms)
 {
-    if (!ch || !buf)
+    if (buf)
+        *buf = NULL;
+    if (!ch || !buf || !uipc__timeout_valid(timeout_ms))
         return -EINVAL;
-    *buf = NULL;
     if (len > ch->max_msg)
         return -EMSGSIZE;
     if (ch->zc_sending)
@@ -332,7 +410,7 @@ UIPC_API int uipc_send_reserve(uipc_channel *ch, void **buf, size_t len, int tim
     return r;
 }
 
-UIPC_API int uipc_send_commit(uipc_channel *ch, size_t len)
+static int send_commit_call(uipc_channel *ch, size_t len)
 {
     if (!ch)
         return -EINVAL;
@@ -350,11 +428,12 @@ UIPC_API int uipc_send_commit(uipc_channel *ch, size_t len)
     return n < 0 ? (int)n : 0;
 }
 
-UIPC_API ssize_t uipc_recv_peek(uipc_channel *ch, const void **buf, int timeout_ms)
+static ssize_t recv_peek_call(uipc_channel *ch, const void **buf, int timeout_ms)
 {
-    if (!ch || !buf)
+    if (buf)
+        *buf = NULL;
+    if (!ch || !buf || !uipc__timeout_valid(timeout_ms))
         return -EINVAL;
-    *buf = NULL;
     struct uipc__deadline dl;
     uipc__deadline_start(&dl, timeout_ms);
     if (ch->tp->recv_peek) { /* peeking again returns the same message */
@@ -379,7 +458,7 @@ UIPC_API ssize_t uipc_recv_peek(uipc_channel *ch, const void **buf, int timeout_
     return n;
 }
 
-UIPC_API int uipc_recv_release(uipc_channel *ch)
+static int recv_release_call(uipc_channel *ch)
 {
     if (!ch)
         return -EINVAL;
@@ -387,4 +466,44 @@ UIPC_API int uipc_recv_release(uipc_channel *ch)
         return -EINVAL;
     ch->zc_peeked = -1;
     return ch->tp->recv_release ? ch->tp->recv_release(ch) : 0;
+}
+
+UIPC_API int uipc_send_reserve(uipc_channel *ch, void **buf, size_t len, int timeout_ms)
+{
+    if (!ch)
+        return send_reserve_call(ch, buf, len, timeout_ms);
+    BUSY_ENTER(ch, "uipc_send_reserve");
+    int r = send_reserve_call(ch, buf, len, timeout_ms);
+    BUSY_LEAVE(ch);
+    return r;
+}
+
+UIPC_API int uipc_send_commit(uipc_channel *ch, size_t len)
+{
+    if (!ch)
+        return send_commit_call(ch, len);
+    BUSY_ENTER(ch, "uipc_send_commit");
+    int r = send_commit_call(ch, len);
+    BUSY_LEAVE(ch);
+    return r;
+}
+
+UIPC_API ssize_t uipc_recv_peek(uipc_channel *ch, const void **buf, int timeout_ms)
+{
+    if (!ch)
+        return recv_peek_call(ch, buf, timeout_ms);
+    BUSY_ENTER(ch, "uipc_recv_peek");
+    ssize_t r = recv_peek_call(ch, buf, timeout_ms);
+    BUSY_LEAVE(ch);
+    return r;
+}
+
+UIPC_API int uipc_recv_release(uipc_channel *ch)
+{
+    if (!ch)
+        return recv_release_call(ch);
+    BUSY_ENTER(ch, "uipc_recv_release");
+    int r = recv_release_call(ch);
+    BUSY_LEAVE(ch);
+    return r;
 }

@@ -114,6 +114,18 @@ int uipc__futex_wake(_Atomic uint32_t *addr, int n)
     return r < 0 ? -errno : (int)r;
 }
 
+bool uipc__live_check_clock(struct uipc__live_check *c)
+{
+    int64_t now = uipc__now_ns();
+    if (now < c->next_ns) {
+        c->countdown = c->every;
+        return false;
+    }
+    c->next_ns = now + UIPC__LIVENESS_NS;
+    c->countdown = 1; /* a sender that pauses looks at every send */
+    return true;
+}
+
 void uipc__nap_ns(int64_t ns)
 {
     struct timespec ts = uipc__ns_to_timespec(ns);

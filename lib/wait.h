@@ -25,7 +25,17 @@ struct uipc__deadline {
 /* Monotonic clock in nanoseconds. */
 int64_t uipc__now_ns(void);
 
-/* Starts a deadline.  Any negative timeout means forever. */
+/*
+ * A timeout_ms the contract accepts: -1 (forever), 0 or more.  Every public
+ * call that takes one answers -EINVAL for anything else before it does
+ * anything (API.md, Conventions).
+ */
+static inline bool uipc__timeout_valid(int timeout_ms)
+{
+    return timeout_ms >= -1;
+}
+
+/* Starts a deadline from a valid timeout (-1 means forever). */
 void uipc__deadline_start(struct uipc__deadline *d, int timeout_ms);
 
 /* Nanoseconds left: -1 forever, 0 when expired (or timeout 0). */
@@ -79,6 +89,41 @@ int uipc__futex_wake(_Atomic uint32_t *addr, int n);
  * loop.  A signal may end it early; the loop re-checks its own condition.
  */
 void uipc__nap_ns(int64_t ns);
+
+/*
+ * When a send path that cannot afford a system call per message looks at
+ * its peer's liveness: on the first send, then on any send made
+ * UIPC__LIVENESS_NS or more after the last look.  The clock itself is read
+ * on the send after a look and then every `every` sends (1 where a send
+ * costs a system call anyway, more on a ring's fast path), so:
+ *  - a send made after a pause of UIPC__LIVENESS_NS looks at once;
+ *  - a sender that never pauses looks about every UIPC__LIVENESS_NS, so a
+ *    receiver's death costs it at most that long plus `every` sends.
+ * Zero-filled is not a valid state: start with uipc__live_check_init.
+ */
+#define UIPC__LIVENESS_NS 1000000 /* 1 ms */
+
+struct uipc__live_check {
+    uint32_t countdown; /* sends until the clock is read */
+    uint32_t every;
+    int64_t next_ns;    /* the next look is due at this time */
+};
+
+static inline void uipc__live_check_init(struct uipc__live_check *c, uint32_t every)
+{
+    c->countdown = 1;
+    c->every = every;
+    c->next_ns = 0;
+}
+
+/* The slow half of uipc__live_check_due: reads the clock. */
+bool uipc__live_check_clock(struct uipc__live_check *c);
+
+/* True when this send should look at the peer's liveness. */
+static inline bool uipc__live_check_due(struct uipc__live_check *c)
+{
+    return --c->countdown == 0 && uipc__live_check_clock(c);
+}
 
 /* A pause instruction for spin loops. */
 static inline void uipc__cpu_relax(void)

@@ -445,8 +445,6 @@ static void test_bad_input(void **state)
     assert_int_equal(uipc_open(&ch, u, UIPC_CREATE), -EINVAL);
     snprintf(u, sizeof u, "mq:///%s?maxmsg=%lu", q, size_max + 1);
     assert_int_equal(uipc_open(&ch, u, UIPC_CREATE), -EINVAL);
-    assert_string_equal(uipc_strerror(-EINVAL),
-                        "Invalid argument (malformed URI, bad key or value)");
     /* A name one byte too long for "/<name>.c2s" in NAME_MAX. */
     char longname[300];
     int n = snprintf(longname, sizeof longname, "mq:///%s", q);

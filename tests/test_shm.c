@@ -528,6 +528,11 @@ static void test_hostile_fields(void **state)
         uipc_channel *ch;
         char buf[64];
         assert_int_equal(uipc_open(&ch, shm_uri(f, "?size=16K"), UIPC_CREATE), 0);
+        /* A corrupt tail is read by a send, and a send to a peer known dead
+         * is -EPIPE before it reads anything: for BAD_SEND the vandal stays
+         * alive (it says so on this pipe) until the sends are done. */
+        int vandal_done[2];
+        assert_int_equal(pipe(vandal_done), 0);
         pid_t pid = fork_child();
         assert_true(pid >= 0);
         if (pid == 0) {
@@ -540,9 +545,18 @@ static void test_hostile_fields(void **state)
                     _exit(2);
                 close(fd);
             }
+            if (expect == BAD_SEND && write(vandal_done[1], "", 1) == 1)
+                pause();
             _exit(0); /* without closing: the peer is dead from here on */
         }
-        assert_int_equal(tu_wait(pid), 0);
+        close(vandal_done[1]);
+        if (expect == BAD_SEND) {
+            char c;
+            assert_int_equal(read(vandal_done[0], &c, 1), 1);
+        } else {
+            assert_int_equal(tu_wait(pid), 0);
+        }
+        close(vandal_done[0]);
         /* Fill our own ring so that a send must read the (corrupt) tail. */
         ssize_t r;
         while ((r = uipc_send(ch, buf, sizeof buf, 0)) == (ssize_t)sizeof buf)
@@ -558,6 +572,8 @@ static void test_hostile_fields(void **state)
             break;
         case BAD_SEND:
             assert_int_equal(r, -EBADMSG);
+            kill(pid, SIGKILL);
+            tu_wait(pid);
             break;
         case BAD_RECV:
             if (got != -EBADMSG)

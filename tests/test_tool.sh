@@ -189,7 +189,8 @@ one_line_fail 1 "Invalid argument" "$U" recv --create "unix://$T/q?frob=1" -n 1
 one_line_fail 1 "Invalid argument" "$U" recv --create "fifo://$T/q?maxmsg=lots" -n 1
 one_line_fail 1 "Invalid argument" "$U" send --create "shm://$TAG-bad?size=banana" hi
 one_line_fail 1 "No such rendezvous" "$U" recv --timeout 100 "fifo://$T/nobody" -n 1
-one_line_fail 1 "No such rendezvous" "$U" send "unix://$T/nobody" hi
+one_line_fail 1 "No such rendezvous" "$U" send --no-wait "unix://$T/nobody" hi
+one_line_fail 1 "No such rendezvous" "$U" send --timeout 300 "unix://$T/nobody" hi
 one_line_fail 1 "Timed out" "$U" recv --create --timeout 200 "fifo://$T/lonely" -n 1
 one_line_fail 2 "unknown option '--frobnicate'" "$U" send --frobnicate "fifo://$T/x" hi
 one_line_fail 2 "missing URI" "$U" recv
@@ -207,6 +208,55 @@ one_line_fail 2 "--dir" "$U" ls --dir relative/path
 one_line_fail 2 "missing URI" "$U" rm
 check "bad input left nothing in the directory" test "$(ls -A "$T" | wc -l)" = "$before"
 check "bad input left nothing in /dev/shm" test ! -e "/dev/shm/$TAG-bad"
+
+# ---- uipc(1)'s first example, exactly as printed (issue 10, finding 16) ----
+# The sender starts at once, often before the receiver has created the
+# FIFOs: it must wait for the rendezvous, not fail with "No such rendezvous".
+ex_fail=0
+for i in $(seq 20); do
+    uri="fifo://$T/job$i"
+    timeout 30 "$U" recv --create "$uri" > "$T/job.out" 2> "$T/job.err" &
+    rp=$!
+    printf 'one\ntwo\n' | timeout 30 "$U" send "$uri" 2> "$T/job.serr"
+    src=$?
+    wait "$rp"
+    rrc=$?
+    if [ $src != 0 ] || [ $rrc != 0 ] || [ "$(cat "$T/job.out")" != "$(printf 'one\ntwo')" ]; then
+        ex_fail=$((ex_fail + 1))
+        echo "example round $i: send $src ($(cat "$T/job.serr")), recv $rrc ($(cat "$T/job.err"))" >&2
+    fi
+done
+check "the first example of uipc(1) works 20 times out of 20 ($ex_fail failed)" test $ex_fail = 0
+
+# ---- stopped by a signal, recv --create removes its rendezvous (finding 15) ----
+set -m # job control: without it, background jobs of a script ignore SIGINT
+rendezvous_files() { # rendezvous_files SCHEME URI: what the owner creates
+    case $1 in
+    fifo) echo "${2#fifo://}.c2s ${2#fifo://}.s2c" ;;
+    unix) echo "${2#unix://}" ;;
+    shm) echo "/dev/shm/${2#shm://}" ;;
+    esac
+}
+all_exist() { for f in "$@"; do [ -e "$f" ] || return 1; done; }
+none_exist() { for f in "$@"; do [ ! -e "$f" ] || return 1; done; }
+for sig in INT TERM HUP; do
+    for s in fifo unix shm; do
+        uri=$(uri_for $s "stop$sig")
+        files=$(rendezvous_files $s "$uri")
+        "$U" recv --create "$uri" > /dev/null 2> "$T/stop.err" &
+        rp=$!
+        BG+=("$rp")
+        # shellcheck disable=SC2086 # one word per file
+        check "$s: recv --create made its rendezvous" wait_for all_exist $files
+        kill -s "$sig" "$rp"
+        wait "$rp"
+        rc=$?
+        check "$s: recv dies of SIG$sig (status $rc)" test "$rc" = $((128 + $(kill -l "$sig")))
+        # shellcheck disable=SC2086
+        check "$s: SIG$sig left no rendezvous behind ($files)" none_exist $files
+    done
+done
+set +m
 
 # ---- bench: structure of --json (and --svg), not speed ----
 UIPC_BENCH_TINY=1 "$U" bench --quick --json --svg "$T/bench.svg" > "$T/bench.json" 2> "$T/bench.err"

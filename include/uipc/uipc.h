@@ -15,9 +15,13 @@
  *    -EINTR: an interrupted wait resumes with the time that remains.
  *  - timeout_ms: UIPC_FOREVER (-1) waits as long as needed, 0 never waits
  *    (-EAGAIN when the call would block), > 0 waits at most that long
- *    (-ETIMEDOUT).
+ *    (-ETIMEDOUT).  Any other negative value is -EINVAL, before the call
+ *    does anything.
  *  - A handle is used by one thread at a time; different handles are
- *    independent.
+ *    independent.  Two calls on one handle at once are undefined (debug
+ *    builds, without NDEBUG, abort naming both); a close while another
+ *    thread is blocked in a call on the handle is -EBUSY and closes nothing
+ *    (uipc(7), THREADS AND PROCESSES).
  */
 #ifndef UIPC_UIPC_H
 #define UIPC_UIPC_H
@@ -82,7 +86,8 @@ UIPC_API int uipc_open(uipc_channel **out, const char *uri, int flags);
 /*
  * Makes two connected endpoints in this process, for related processes: fork
  * afterwards and let each process close the end it does not use.  Supported
- * by pipe:, unix: and shm: (and others where noted); -ENOTSUP elsewhere.
+ * by pipe:, unix: (stream and seqpacket) and shm:; -ENOTSUP on every other
+ * transport.
  */
 UIPC_API int uipc_pair(const char *uri, uipc_channel **a, uipc_channel **b);
 

@@ -91,7 +91,7 @@ UIPC_API int uipc_mutex_init(uipc_mutex *m)
 
 UIPC_API int uipc_mutex_lock(uipc_mutex *m, int timeout_ms)
 {
-    if (!m)
+    if (!m || !uipc__timeout_valid(timeout_ms))
         return -EINVAL;
     struct mutex_impl *mi = impl_of(m);
     if (mi->magic != MUTEX_MAGIC)

@@ -47,6 +47,8 @@ UIPC_API int uipc_notify(pid_t pid, int value)
 
 UIPC_API int uipc_notify_wait(pid_t *from, int *value, int timeout_ms)
 {
+    if (!uipc__timeout_valid(timeout_ms))
+        return -EINVAL;
     sigset_t set, cur;
     notify_set(&set);
     if (pthread_sigmask(SIG_BLOCK, NULL, &cur) != 0 || !sigismember(&cur, notify_signal()))

@@ -191,7 +191,7 @@ static bool sem_take(struct sem_shared *sh)
 
 UIPC_API int uipc_sem_wait(uipc_sem *s, int timeout_ms)
 {
-    if (!s)
+    if (!s || !uipc__timeout_valid(timeout_ms))
         return -EINVAL;
     struct sem_shared *sh = s->sh;
     struct uipc__deadline dl;

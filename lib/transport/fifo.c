@@ -152,6 +152,7 @@ static int fifo_create(struct fifo_channel *c, mode_t mode, int flags)
         goto fail_s2c;
     }
     uipc__framer_init(&c->f, rfd, wfd, false);
+    c->f.max_msg = c->base.max_msg;
     /* The read-write descriptor is its own guard; a second one makes the
      * framer enlarge the pipes and keeps ownership uniform. */
     int guard = open_fifo(c->s2c, O_RDONLY);
@@ -197,6 +198,7 @@ static int fifo_attach(struct fifo_channel *c)
         return guard;
     }
     uipc__framer_init(&c->f, rfd, wfd, false);
+    c->f.max_msg = c->base.max_msg;
     uipc__framer_guard(&c->f, guard);
     c->peer_seen = true;
     return 0;

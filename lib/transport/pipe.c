@@ -54,7 +54,7 @@ static int pipe_pair(struct uipc_channel *a, struct uipc_channel *b, const struc
     uipc__framer_guard(&pa->f, ga);
     uipc__framer_init(&pb->f, ab[0], ba[1], false);
     uipc__framer_guard(&pb->f, gb);
-    a->max_msg = b->max_msg = (size_t)max;
+    a->max_msg = b->max_msg = pa->f.max_msg = pb->f.max_msg = (size_t)max;
     return 0;
 }
 

@@ -5,8 +5,9 @@
  *
  * ?type=stream (default) frames messages over a byte stream, up to ?maxmsg=
  * (default 16 MiB); ?type=seqpacket lets the kernel keep the boundaries,
- * up to ?maxmsg= (default 64 KiB, at most 4 MiB, bounded by the socket
- * buffer).  Two parties, or N with uipc_listen.  The owner creates the
+ * up to ?maxmsg= (default 64 KiB, at most 4 MiB): each socket's send buffer
+ * is raised to hold one such record, and a maxmsg beyond what the kernel
+ * grants (net.core.wmem_max) is -EMSGSIZE at open.  Two parties, or N with uipc_listen.  The owner creates the
  * socket file with ?mode= (default 0600) and removes it at close; a stale
  * file nobody has bound is taken over.  ?allow_uid=N (repeatable) admits only
  * peers of those uids, checked with SO_PEERCRED; uipc_peer_cred reports the
@@ -58,12 +59,17 @@ static int unix_pair(struct uipc_channel *a, struct uipc_channel *b, const struc
         return -EINVAL; /* nothing to protect: the pair is private */
     if (socketpair(AF_UNIX, s.type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0)
         return -errno;
+    if ((r = uipc__sock_seq_room(&s, sv[0])) < 0 || (r = uipc__sock_seq_room(&s, sv[1])) < 0) {
+        uipc__close_fd(sv[0]);
+        uipc__close_fd(sv[1]);
+        return r;
+    }
     memset(&s.addr, 0, sizeof s.addr);
     ca->spec = cb->spec = s;
     ca->listen_fd = cb->listen_fd = -1;
     uipc__framer_init(&ca->f, sv[0], sv[0], true);
     uipc__framer_init(&cb->f, sv[1], sv[1], true);
-    a->max_msg = b->max_msg = s.max_msg;
+    a->max_msg = b->max_msg = ca->f.max_msg = cb->f.max_msg = s.max_msg;
     return 0;
 }
 

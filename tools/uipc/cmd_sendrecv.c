@@ -9,13 +9,22 @@
  * bytes of each message with nothing added (with -n 1, exactly the message).
  *
  * Options may come anywhere; "--" ends them (for a message that starts
- * with '-').  --timeout MS bounds every wait (default: wait as long as needed).  With
- * --wait, a missing rendezvous (-ENOENT, -ECONNREFUSED) is retried within
- * that timeout instead of failing at once, so that a script may start the
- * sender before the receiver has created the channel.
+ * with '-').  --timeout MS bounds every wait (default: wait as long as needed).
+ * A side that attaches waits for a missing rendezvous (-ENOENT,
+ * -ECONNREFUSED) within that timeout, retrying, so that a script may start
+ * the sender before the receiver has created the channel (uipc(1)'s first
+ * example does); --no-wait fails at once instead (--wait, the default, is
+ * still accepted).
+ *
+ * SIGINT, SIGTERM and SIGHUP (unless ignored when the command started, as
+ * under nohup) end the command cleanly: every wait is cut into slices of
+ * SLICE_MS, the handler only sets a flag, and between slices the command
+ * closes its channel (an owner removes its rendezvous) and then dies of
+ * the same signal, so its caller sees the usual status.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +47,38 @@ struct session {
     uipc_channel *ch;
 };
 
+/* A stop signal is noticed within this long. */
+#define SLICE_MS 100
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig)
+{
+    stop_signal = sig;
+}
+
+static void catch_stop_signals(void)
+{
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        struct sigaction old, sa = {.sa_handler = on_stop_signal};
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+            sigaction(sigs[i], &sa, NULL);
+    }
+}
+
+/* After a stop signal and a clean close: die of that signal. */
+static void die_if_stopped(void)
+{
+    int sig = stop_signal;
+    if (!sig)
+        return;
+    fflush(stdout);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 static long elapsed_ms(const struct timespec *since)
 {
     struct timespec now;
@@ -45,10 +86,10 @@ static long elapsed_ms(const struct timespec *since)
     return (now.tv_sec - since->tv_sec) * 1000L + (now.tv_nsec - since->tv_nsec) / 1000000L;
 }
 
-/* True when a failed attach may be retried: --wait and time remains. */
+/* True when a failed attach may be retried: waiting and time remains. */
 static bool may_retry(const struct session *s, int err)
 {
-    if (!s->wait || s->talked || (err != -ENOENT && err != -ECONNREFUSED))
+    if (!s->wait || s->talked || stop_signal || (err != -ENOENT && err != -ECONNREFUSED))
         return false;
     if (s->timeout_ms >= 0 && elapsed_ms(&s->start) >= s->timeout_ms)
         return false;
@@ -76,10 +117,39 @@ static int session_reopen(struct session *s, int err)
     return session_open(s);
 }
 
+/*
+ * One send or receive within the session's timeout, in slices of SLICE_MS
+ * so that a stop signal is seen: -EINTR once one arrived (nothing is lost:
+ * a slice that ran out sent or took nothing, or kept what it had).
+ */
+static ssize_t sliced(struct session *s, bool sending, void *buf, size_t len)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        if (stop_signal)
+            return -EINTR;
+        int slice = SLICE_MS;
+        bool last = false;
+        if (s->timeout_ms >= 0) {
+            long left = s->timeout_ms - elapsed_ms(&t0);
+            if (left <= SLICE_MS) {
+                slice = left > 0 ? (int)left : 0;
+                last = true;
+            }
+        }
+        ssize_t r = sending ? uipc_send(s->ch, buf, len, slice) : uipc_recv(s->ch, buf, len, slice);
+        if (last && r == -EAGAIN && s->timeout_ms != 0)
+            return -ETIMEDOUT; /* the last slice was 0 ms of a longer timeout */
+        if (last || (r != -ETIMEDOUT && r != -EAGAIN))
+            return r;
+    }
+}
+
 static int send_one(struct session *s, const void *msg, size_t len)
 {
     ssize_t r;
-    while ((r = uipc_send(s->ch, msg, len, s->timeout_ms)) < 0) {
+    while ((r = sliced(s, true, (void *)msg, len)) < 0) {
         int again = session_reopen(s, (int)r);
         if (again < 0)
             return again;
@@ -118,7 +188,7 @@ static int send_stdin(struct session *s)
         goto out;
     }
     ssize_t len;
-    while ((len = getline(&buf, &cap, stdin)) >= 0) {
+    while (!stop_signal && (len = getline(&buf, &cap, stdin)) >= 0) {
         if (len > 0 && buf[len - 1] == '\n')
             len--;
         r = send_one(s, buf, (size_t)len);
@@ -141,7 +211,8 @@ static void usage_send(FILE *out)
             "  -c, --create      create the rendezvous and own it (removed at exit)\n"
             "  -x, --excl        with --create: fail if it already exists\n"
             "  -t, --timeout MS  bound every wait (default -1: wait as long as needed)\n"
-            "  -w, --wait        wait (within --timeout) for the rendezvous to appear\n"
+            "  -w, --wait        wait (within --timeout) for the rendezvous to appear (default)\n"
+            "      --no-wait     fail at once if the rendezvous does not exist\n"
             "  -r, --raw         send standard input as one binary message\n");
 }
 
@@ -154,7 +225,8 @@ static void usage_recv(FILE *out)
             "  -c, --create      create the rendezvous and own it (removed at exit)\n"
             "  -x, --excl        with --create: fail if it already exists\n"
             "  -t, --timeout MS  bound every wait (default -1: wait as long as needed)\n"
-            "  -w, --wait        wait (within --timeout) for the rendezvous to appear\n"
+            "  -w, --wait        wait (within --timeout) for the rendezvous to appear (default)\n"
+            "      --no-wait     fail at once if the rendezvous does not exist\n"
             "  -n, --count COUNT stop after COUNT messages\n"
             "  -r, --raw         write the bytes of each message with nothing added\n");
 }
@@ -165,6 +237,7 @@ static int parse_common(int argc, char **argv, struct session *s, long *count)
     static const struct option opts[] = {
         {"create", no_argument, NULL, 'c'},   {"excl", no_argument, NULL, 'x'},
         {"timeout", required_argument, NULL, 't'}, {"wait", no_argument, NULL, 'w'},
+        {"no-wait", no_argument, NULL, 'W'},
         {"raw", no_argument, NULL, 'r'},      {"count", required_argument, NULL, 'n'},
         {"help", no_argument, NULL, 'h'},     {NULL, 0, NULL, 0},
     };
@@ -176,6 +249,7 @@ static int parse_common(int argc, char **argv, struct session *s, long *count)
         case 'c': s->flags |= UIPC_CREATE; break;
         case 'x': s->flags |= UIPC_EXCL; break;
         case 'w': s->wait = true; break;
+        case 'W': s->wait = false; break;
         case 'r': s->raw = true; break;
         case 't':
             if (!parse_ms(optarg, &s->timeout_ms))
@@ -204,12 +278,13 @@ static int parse_common(int argc, char **argv, struct session *s, long *count)
         return -fail_usage(s->cmd, "missing URI");
     s->uri = argv[optind];
     clock_gettime(CLOCK_MONOTONIC, &s->start);
+    catch_stop_signals();
     return optind + 1;
 }
 
 int cmd_send(int argc, char **argv)
 {
-    struct session s = {.cmd = "send", .timeout_ms = UIPC_FOREVER};
+    struct session s = {.cmd = "send", .timeout_ms = UIPC_FOREVER, .wait = true};
     long count = 0;
     int first = parse_common(argc, argv, &s, &count);
     if (first < 0)
@@ -217,14 +292,17 @@ int cmd_send(int argc, char **argv)
     if (s.raw && first < argc)
         return fail_usage("send", "--raw reads standard input: give no MSG");
     int r = session_open(&s);
-    if (r < 0)
+    if (r < 0) {
+        die_if_stopped();
         return fail_uri("send", s.uri, r);
+    }
     if (first < argc)
         for (int i = first; i < argc && r == 0; i++)
             r = send_one(&s, argv[i], strlen(argv[i]));
     else
         r = send_stdin(&s);
     int cr = uipc_close(s.ch);
+    die_if_stopped();
     if (r == 0)
         r = cr;
     return r < 0 ? fail_uri("send", s.uri, r) : 0;
@@ -232,7 +310,7 @@ int cmd_send(int argc, char **argv)
 
 int cmd_recv(int argc, char **argv)
 {
-    struct session s = {.cmd = "recv", .timeout_ms = UIPC_FOREVER};
+    struct session s = {.cmd = "recv", .timeout_ms = UIPC_FOREVER, .wait = true};
     long count = 0;
     int first = parse_common(argc, argv, &s, &count);
     if (first < 0)
@@ -240,8 +318,10 @@ int cmd_recv(int argc, char **argv)
     if (first < argc)
         return fail_usage("recv", "unexpected argument '%s'", argv[first]);
     int r = session_open(&s);
-    if (r < 0)
+    if (r < 0) {
+        die_if_stopped();
         return fail_uri("recv", s.uri, r);
+    }
     size_t max = uipc_max_msg(s.ch);
     size_t cap = max < 65536 ? (max ? max : 1) : 65536;
     char *buf = malloc(cap);
@@ -250,7 +330,7 @@ int cmd_recv(int argc, char **argv)
         goto out;
     }
     for (long got = 0; count == 0 || got < count;) {
-        ssize_t n = uipc_recv(s.ch, buf, cap, s.timeout_ms);
+        ssize_t n = sliced(&s, false, buf, cap);
         if (n == -EMSGSIZE && cap < max) {
             /* The message stays queued: grow the buffer and read it again. */
             size_t bigger = cap > max / 2 ? max : cap * 2;
@@ -284,6 +364,7 @@ int cmd_recv(int argc, char **argv)
 out:
     free(buf);
     int cr = uipc_close(s.ch);
+    die_if_stopped();
     if (r == 0)
         r = cr;
     return r < 0 ? fail_uri("recv", s.uri, r) : 0;
