@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "pollset.h"
@@ -213,15 +214,15 @@ static int abstract_binder(const struct sockaddr_un *a, socklen_t alen, uid_t *u
     long buf[8192 / sizeof(long)];
     bool done = r != -ENOENT;
     while (!done) {
-        ssize_t n = recv(nl, buf, sizeof buf, 0);
-        if (n < 0) {
+        ssize_t got = recv(nl, buf, sizeof buf, 0);
+        if (got < 0) {
             if (errno == EINTR)
                 continue;
             r = -errno;
             break;
         }
-        for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n);
-             h = NLMSG_NEXT(h, n)) {
+        int n = (int)got; /* <= sizeof buf */
+        for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
             if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
                 if (h->nlmsg_type == NLMSG_ERROR && r == -ENOENT) {
                     const struct nlmsgerr *e = NLMSG_DATA(h);
@@ -294,6 +295,20 @@ int uipc__rdv_token_live(const char *prefix, const char *name, uid_t owner)
     if (r < 0)
         return r;
     return binder == owner;
+}
+
+/* ---- marks ---- */
+
+void uipc__rdv_mark(int fd, const char *kind)
+{
+    (void)fsetxattr(fd, UIPC__RDV_XATTR, kind, strlen(kind), 0);
+}
+
+bool uipc__rdv_marked(int fd, const char *kind)
+{
+    char v[32];
+    ssize_t n = fgetxattr(fd, UIPC__RDV_XATTR, v, sizeof v);
+    return n == (ssize_t)strlen(kind) && memcmp(v, kind, (size_t)n) == 0;
 }
 
 /* ---- ownership ---- */
@@ -403,8 +418,9 @@ bool uipc__pidwatch_set(struct uipc__pidwatch *w, pid_t pid, struct uipc__pollse
 
 bool uipc__pidwatch_exited(const struct uipc__pidwatch *w)
 {
-    struct pollfd p = {.fd = w->fd, .events = POLLIN};
-    return w->fd >= 0 && poll(&p, 1, 0) > 0;
+    struct uipc__deadline now;
+    uipc__deadline_start(&now, 0); /* a look, no wait */
+    return w->fd >= 0 && uipc__wait_fd(w->fd, POLLIN, &now) > 0;
 }
 
 void uipc__pidwatch_stop(struct uipc__pidwatch *w, struct uipc__pollset *ps)

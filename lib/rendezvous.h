@@ -137,6 +137,20 @@ int uipc__rdv_token_bind(const char *prefix, const char *name, uid_t owner);
  * process of another uid) does, -errno when it cannot be told. */
 int uipc__rdv_token_live(const char *prefix, const char *name, uid_t owner);
 
+/* ---- marking objects that carry no magic of their own ---- */
+
+/*
+ * A region is the caller's bytes from the first to the last: nothing in it
+ * says it is libuipc's.  Its creator marks it with the extended attribute
+ * UIPC__RDV_XATTR = kind (best effort: where the file system keeps no user
+ * attributes nothing is marked), so that a stale one can be told from a
+ * foreign object and removed (uipc_unlink, uipc rm).
+ */
+#define UIPC__RDV_XATTR "user.uipc"
+void uipc__rdv_mark(int fd, const char *kind);
+/* True when fd's file is marked kind. */
+bool uipc__rdv_marked(int fd, const char *kind);
+
 /* ---- ownership: what may be taken over, what may be removed ---- */
 
 /*

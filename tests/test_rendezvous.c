@@ -14,7 +14,8 @@
  *  5. an old owner's close removes only what it created, never its
  *     successor's rendezvous;
  *  6. a truncated shm: ring whose owner is gone: UIPC_CREATE says
- *     -EBADMSG, uipc_unlink removes it.
+ *     -EBADMSG, uipc_unlink removes it; so is a region whose creator died
+ *     (issue 11: uipc rm could not remove it).
  * Tests that change uid need root and setpriv and skip otherwise.
  */
 #include <errno.h>
@@ -577,6 +578,37 @@ static void test_truncated_ring(void **state)
     assert_int_equal(uipc_unlink(uri), 0);
 }
 
+/* ---- a region whose creator died is libuipc's to remove ---- */
+
+static int region_and_die(void *uri)
+{
+    uipc_region *rg;
+    if (uipc_region_open(&rg, uri, UIPC_CREATE) == 0)
+        kill(getpid(), SIGKILL);
+    return 1;
+}
+
+static void test_dead_region_removable(void **state)
+{
+    struct fx *f = *state;
+    char uri[256], name[256], path[256];
+    snprintf(uri, sizeof uri, "shm://%s?size=4096", f->name);
+    snprintf(name, sizeof name, "shm://%s", f->name);
+    snprintf(path, sizeof path, "/dev/shm/%s", f->name);
+    /* Live: its creator holds the owner lock. */
+    uipc_region *rg;
+    assert_int_equal(uipc_region_open(&rg, uri, UIPC_CREATE), 0);
+    assert_int_equal(uipc_unlink(name), -EADDRINUSE);
+    assert_int_equal(uipc_region_close(rg), 0);
+    assert_int_equal(access(path, F_OK), -1);
+    /* Its creator killed: the bytes are the caller's, but the region is
+     * still known for libuipc's and removed. */
+    assert_int_equal(tu_wait(tu_fork(region_and_die, uri)), 128 + SIGKILL);
+    assert_int_equal(access(path, F_OK), 0);
+    assert_int_equal(uipc_unlink(name), 0);
+    assert_int_equal(access(path, F_OK), -1);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "--as") == 0)
@@ -600,6 +632,7 @@ int main(int argc, char **argv)
         T(test_file_tmp_names_unguessable),
         T(test_old_owner_spares_successor),
         T(test_truncated_ring),
+        T(test_dead_region_removable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -172,6 +172,29 @@ done
 check "rm removed the fifo files" test ! -e "$T/ls-fifo.c2s" -a ! -e "$T/ls-fifo.s2c"
 check "rm removed the socket file" test ! -e "$T/ls-sock"
 
+# ---- /dev/shm: only libuipc's objects are listed, and every row removable ----
+listed_uri() { "$U" ls | awk -v u="$1" '$NF == u { f = 1 } END { exit !f }'; }
+printf 'not a ring, not ours' > "/dev/shm/$TAG-foreign"
+not_listed_uri() { ! listed_uri "$1"; }
+check "ls does not list a foreign /dev/shm object" not_listed_uri "shm://$TAG-foreign"
+"$U" rm "shm://$TAG-foreign" 2> /dev/null
+check "rm leaves a foreign /dev/shm object alone" test -e "/dev/shm/$TAG-foreign"
+rm -f "/dev/shm/$TAG-foreign"
+# A semaphore as uipc_sem_open makes it: magic "USM1" (little-endian), version 1, count, waiters.
+printf '1MSU\001\000\000\000\000\000\000\000\000\000\000\000' > "/dev/shm/uipc-sem-$TAG-s"
+check "ls lists a semaphore as sem:" listed_uri "sem:$TAG-s"
+"$U" rm "sem:$TAG-s"
+check "rm removes a sem: row" test $? = 0 -a ! -e "/dev/shm/uipc-sem-$TAG-s"
+# A region whose creator died: its bytes are the caller's, the user.uipc mark says it is ours.
+if python3 -c "import os; open('/dev/shm/$TAG-rg','wb').write(b'x'*4096); os.setxattr('/dev/shm/$TAG-rg','user.uipc',b'region')" 2>/dev/null; then
+    check "ls lists a region whose creator died" listed_uri "shm://$TAG-rg"
+    "$U" rm "shm://$TAG-rg"
+    check "rm removes a region whose creator died" test $? = 0 -a ! -e "/dev/shm/$TAG-rg"
+else
+    echo "skip: region row: no python3 or no user xattrs on /dev/shm" >&2
+    rm -f "/dev/shm/$TAG-rg"
+fi
+
 # ---- bad URIs and flags: non-zero, one line naming the problem, nothing left ----
 one_line_fail() { # one_line_fail EXPECTED_RC PATTERN COMMAND...
     local rc=$1 pat=$2; shift 2
@@ -204,6 +227,7 @@ one_line_fail 2 "--sizes" "$U" bench --sizes 0
 one_line_fail 2 "--sizes" "$U" bench --sizes 64,lots
 one_line_fail 2 "--json and --csv" "$U" bench --json --csv
 one_line_fail 1 "Unknown URI scheme" "$U" bench nosuch://x
+one_line_fail 2 "--only" "$U" bench --only "no such row"
 one_line_fail 2 "--dir" "$U" ls --dir relative/path
 one_line_fail 2 "missing URI" "$U" rm
 check "bad input left nothing in the directory" test "$(ls -A "$T" | wc -l)" = "$before"
@@ -270,11 +294,20 @@ rows = json.load(open('$T/bench.json'))['rows']
 r = [x for x in rows if x['name'] == 'uipc $s']
 sys.exit(0 if r and set(r[0]) >= {'size', 'latency_ns', 'msgs_per_s', 'mb_per_s', 'ratio_best'} else 1)"
     done
-    for s in "raw pipe" "raw unix" "raw tcp" "shm floor" "memcpy"; do
+    for s in "raw pipe" "raw unix" "raw tcp" "raw sysvmq" "ring floor" "cache line" "memcpy" \
+             "uipc shm spin=0" "uipc shm zc" "uipc shm zc+fill" "uipc shm unpin"; do
         check "bench --json has a row for $s" python3 -c "
 import json, sys
 sys.exit(0 if any(x['name'] == '$s' for x in json.load(open('$T/bench.json'))['rows']) else 1)"
     done
+    check "bench --json lists targets, each the ratio of two rows" python3 -c "
+import json, sys
+d = json.load(open('$T/bench.json'))
+rows = {(x['name'], x['size']) for x in d['rows']}
+t = d['targets']
+ok = t and all((x['row'], x['size']) in rows and (x['base'], x['size']) in rows
+               and x['verdict'] in ('met', 'MISSED', 'info') for x in t)
+sys.exit(0 if ok and any(x['row'] == 'uipc shm' and x['base'] == 'ring floor' for x in t) else 1)"
     check "bench rows measured pipe latency" python3 -c "
 import json, sys
 r = [x for x in json.load(open('$T/bench.json'))['rows'] if x['name'] == 'uipc pipe'][0]

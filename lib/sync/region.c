@@ -13,8 +13,10 @@
  *    long as its handle lives (forked children share it), which is how a
  *    later UIPC_CREATE tells a live owner (-EADDRINUSE) from a stale name
  *    left by a crash (removed and made afresh, only by the uid owning it:
- *    -EPERM otherwise).  Close removes the name only while it is still the
- *    object this handle made (compared by inode).
+ *    -EPERM otherwise).  The object is published whole, sized, marked as a
+ *    region (user.uipc) and already locked (uipc__rdv_tmpfile + publish),
+ *    so nobody sees it half-made.  Close removes the name only while it is
+ *    still the object this handle made (compared by inode).
  *  - mmap: the file is persistent by nature.  UIPC_CREATE makes it if it is
  *    missing and otherwise opens it with its contents; nobody removes it.
  * A region is made zero-filled, with ?mode= permissions (default 0600) set
@@ -94,8 +96,10 @@ static int parse_region_uri(const struct uipc__uri *u, struct region_args *a)
 
 /*
  * The size of an existing object.  A size of 0 means its creator has made the
- * name but not sized it yet, so we wait briefly; an object still empty after
- * that is not a region (-ENOENT: there is nothing to attach to).
+ * name but not sized it yet (an mmap: region's creator, or a program other
+ * than libuipc: libuipc publishes shm regions whole), so we wait briefly; an
+ * object still empty after that is not a region (-ENOENT: there is nothing
+ * to attach to).
  */
 static int existing_size(int fd, uint64_t *size)
 {
@@ -134,59 +138,74 @@ static int lock_ex(int fd, bool wait)
 }
 
 /*
- * Creates the shm object name, taking over a stale one.  Returns the
- * descriptor holding the owner lock.  The creator locks before it sizes the
- * object, and a taker only judges an object it could lock and that has a size,
- * so a half-made object is never mistaken for a stale one.
+ * Removes the stale object at name in dirfd so that a creator can try
+ * again: 0 when it is gone (or was meanwhile), -EADDRINUSE while its owner
+ * holds the lock, -EPERM when another uid owns it.  Any object nobody
+ * locks is stale: libuipc's creators publish theirs locked (shm_create).
+ */
+static int remove_stale(int dirfd, const char *name)
+{
+    int fd = openat(dirfd, name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -errno;
+    struct stat st;
+    int r = lock_ex(fd, false);
+    if (r == 0 && fstat(fd, &st) < 0)
+        r = -errno;
+    if (r == 0)
+        r = uipc__rdv_adoptable(st.st_uid); /* never replace another uid's */
+    if (r == 0) {
+        struct uipc__rdv_id id = {st.st_dev, st.st_ino};
+        r = uipc__rdv_remove(dirfd, name, &id);
+        if (r == -ENOENT || r == -ESTALE)
+            r = 0; /* gone or replaced meanwhile: try again */
+    }
+    uipc__close_fd(fd); /* releases our lock */
+    return r;
+}
+
+/*
+ * Creates the shm object name ("/x"), taking over a stale one.  The object
+ * is published whole (rendezvous.h): sized, with its mode, marked as a
+ * region and with the owner's lock already held before the name exists, so
+ * nobody ever sees it half-made or ownerless.  Returns the descriptor
+ * holding the owner lock.
  */
 static int shm_create(const char *name, const struct region_args *a, int flags)
 {
+    int dirfd = uipc__rdv_shm_dir();
+    if (dirfd < 0)
+        return dirfd;
+    int r = -EADDRINUSE;
     for (int attempt = 0; attempt < 50; attempt++) {
-        int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, a->mode);
-        if (fd >= 0) {
-            /* Only a taker's brief look can hold the lock now: wait for it. */
-            int r = lock_ex(fd, true);
-            if (r == 0)
-                r = size_new(fd, a->size, a->mode);
-            if (r < 0) {
-                shm_unlink(name);
-                uipc__close_fd(fd);
-                return r;
-            }
+        char tmp[UIPC__RDV_TMP_MAX];
+        int fd = uipc__rdv_tmpfile(dirfd, a->mode, tmp);
+        if (fd < 0) {
+            r = fd;
+            break;
+        }
+        r = uipc__fd_allocate(fd, a->size);
+        if (r == 0)
+            r = lock_ex(fd, false); /* a new inode: nobody else can hold it */
+        if (r == 0) {
+            uipc__rdv_mark(fd, "region"); /* a stale one is then removable */
+            r = uipc__rdv_publish(dirfd, fd, tmp, name + 1);
+        }
+        uipc__rdv_discard(dirfd, tmp);
+        if (r == 0) {
+            uipc__close_fd(dirfd);
             return fd;
         }
-        if (errno != EEXIST)
-            return -errno;
-        if (flags & UIPC_EXCL)
-            return -EEXIST;
-
-        fd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
-        if (fd < 0) {
-            if (errno == ENOENT)
-                continue; /* removed meanwhile: try to create it again */
-            return -errno;
-        }
-        int r = lock_ex(fd, false);
-        struct stat st;
-        if (r == 0 && fstat(fd, &st) < 0)
-            r = -errno;
-        if (r == 0)
-            r = uipc__rdv_adoptable(st.st_uid); /* never replace another uid's */
-        if (r == 0 && st.st_size == 0 && attempt < 25) {
-            /* Being made by a creator that has not locked it yet: look
-             * again shortly.  One still empty and unlocked after ~50 ms was
-             * left by a creator that died at once, and is stale. */
-            uipc__close_fd(fd);
-            uipc__nap_ns(2000000);
-            continue;
-        }
-        if (r == 0)
-            shm_unlink(name); /* stale: its owner is gone and we hold its lock */
-        uipc__close_fd(fd);   /* releases our lock */
+        uipc__close_fd(fd);
+        if (r != -EEXIST || (flags & UIPC_EXCL))
+            break;
+        r = remove_stale(dirfd, name + 1);
         if (r < 0)
-            return r;
+            break;
+        r = -EADDRINUSE;
     }
-    return -EADDRINUSE;
+    uipc__close_fd(dirfd);
+    return r;
 }
 
 /* Opens (and if need be makes) the file of an mmap: region.  Returns its fd. */
@@ -216,6 +235,8 @@ static int map_fd(struct uipc_region *rg, int fd, uint64_t size)
     return 0;
 }
 
+static int remove_own(const char *name, int fd);
+
 static int open_shm(struct uipc_region *rg, const struct region_args *a, int flags)
 {
     char name[REGION_NAME_MAX + 2];
@@ -230,7 +251,7 @@ static int open_shm(struct uipc_region *rg, const struct region_args *a, int fla
             return fd;
         r = map_fd(rg, fd, size);
         if (r < 0) {
-            shm_unlink(name);
+            remove_own(name, fd);
             uipc__close_fd(fd);
             return r;
         }

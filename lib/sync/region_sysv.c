@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "rendezvous.h"
 #include "sync/region_sysv.h"
 
 static const char *const sysvshm_keys[] = {"size", "mode", "proj", NULL};
@@ -56,8 +57,9 @@ static int take_over(int id)
         return errno == EINVAL || errno == EIDRM ? 0 : -errno; /* gone meanwhile */
     if (ds.shm_nattch > 0 || pid_running(ds.shm_cpid))
         return -EADDRINUSE;
-    if (ds.shm_perm.uid != geteuid())
-        return -EPERM; /* never destroy another user's data */
+    int r = uipc__rdv_adoptable(ds.shm_perm.uid); /* never destroy another user's data */
+    if (r < 0)
+        return r;
     if (shmctl(id, IPC_RMID, NULL) < 0 && errno != EINVAL && errno != EIDRM)
         return -errno;
     return 0;

@@ -3,8 +3,9 @@
  * Named counting semaphores shared by unrelated processes: a futex on a
  * counter in a small POSIX shared memory object "/uipc-sem-<name>".
  *
- * The object holds a magic and a layout version (written last by the
- * creator and checked by every attacher), the count, and the number of
+ * The object holds a magic and a layout version (checked by every
+ * attacher; the creator formats the object under no name and publishes it
+ * whole through the rendezvous layer), the count, and the number of
  * processes asleep on it, so that a post only enters the kernel when someone
  * may be waiting.  Like POSIX named semaphores, a semaphore persists until
  * uipc_sem_unlink removes its name; uipc_sem_close only unmaps it.
@@ -29,6 +30,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "rendezvous.h"
 
 #define SEM_PREFIX "/uipc-sem-"
 #define SEM_NAME_MAX 200
@@ -37,8 +39,6 @@
 #define SEM_VALUE_MAX 0x7fffffffu
 /* Longest sleep before a waiter looks at the count again (see above). */
 #define SEM_SLICE_NS (250 * 1000000ll)
-/* How long an attacher waits for a creator to finish initialising. */
-#define SEM_INIT_WAIT_NS (100 * 1000000ll)
 
 struct sem_shared {
     _Atomic uint32_t magic; /* SEM_MAGIC once initialised (release) */
@@ -73,54 +73,52 @@ static int map_shared(int fd, struct sem_shared **out)
     return 0;
 }
 
-/* Makes a new semaphore; -EEXIST if the name is taken. */
+/*
+ * Makes a new semaphore, published whole (rendezvous.h): it is formatted
+ * under no name and linked into /dev/shm only then, so nobody ever opens a
+ * half-made one.  -EEXIST if the name is taken.
+ */
 static int sem_create(const char *objname, unsigned initial, struct sem_shared **out)
 {
-    int fd = shm_open(objname, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -errno;
-    int r = 0;
-    if (fchmod(fd, 0600) < 0)
-        r = -errno;
-    if (r == 0)
-        r = uipc__fd_allocate(fd, sizeof **out);
+    char tmp[UIPC__RDV_TMP_MAX];
+    int dirfd = uipc__rdv_shm_dir();
+    if (dirfd < 0)
+        return dirfd;
+    int fd = uipc__rdv_tmpfile(dirfd, 0600, tmp);
+    if (fd < 0) {
+        uipc__close_fd(dirfd);
+        return fd;
+    }
+    int r = uipc__fd_allocate(fd, sizeof **out);
     if (r == 0)
         r = map_shared(fd, out);
-    uipc__close_fd(fd);
-    if (r < 0) {
-        shm_unlink(objname);
-        return r;
+    if (r == 0) {
+        struct sem_shared *sh = *out;
+        sh->version = SEM_VERSION;
+        atomic_store_explicit(&sh->count, initial, memory_order_relaxed);
+        atomic_store_explicit(&sh->waiters, 0, memory_order_relaxed);
+        atomic_store_explicit(&sh->magic, SEM_MAGIC, memory_order_release);
+        r = uipc__rdv_publish(dirfd, fd, tmp, objname + 1);
+        if (r < 0)
+            munmap(*out, sizeof **out);
     }
-    struct sem_shared *sh = *out;
-    sh->version = SEM_VERSION;
-    atomic_store_explicit(&sh->count, initial, memory_order_relaxed);
-    atomic_store_explicit(&sh->waiters, 0, memory_order_relaxed);
-    atomic_store_explicit(&sh->magic, SEM_MAGIC, memory_order_release);
-    return 0;
+    uipc__rdv_discard(dirfd, tmp);
+    uipc__close_fd(fd);
+    uipc__close_fd(dirfd);
+    return r;
 }
 
 /*
- * Attaches to an existing semaphore and validates it.  A creator between
- * shm_open and its magic gets a moment to finish; an object that never
- * becomes valid is -EBADMSG (remove it with uipc_sem_unlink).
+ * Attaches to an existing semaphore and validates it: anything else under
+ * the name is -EBADMSG (remove it with uipc_sem_unlink).
  */
 static int sem_attach(const char *objname, struct sem_shared **out)
 {
     int fd = shm_open(objname, O_RDWR | O_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
-    int64_t until = uipc__now_ns() + SEM_INIT_WAIT_NS;
     struct stat st;
-    int r = 0;
-    for (;;) {
-        if (fstat(fd, &st) < 0) {
-            r = -errno;
-            break;
-        }
-        if ((size_t)st.st_size >= sizeof **out || uipc__now_ns() >= until)
-            break;
-        uipc__nap_ns(1000000);
-    }
+    int r = fstat(fd, &st) < 0 ? -errno : 0;
     if (r == 0 && (size_t)st.st_size != sizeof **out)
         r = -EBADMSG;
     if (r == 0)
@@ -129,9 +127,6 @@ static int sem_attach(const char *objname, struct sem_shared **out)
     if (r < 0)
         return r;
     struct sem_shared *sh = *out;
-    while (atomic_load_explicit(&sh->magic, memory_order_acquire) == 0 &&
-           uipc__now_ns() < until)
-        uipc__nap_ns(1000000);
     if (atomic_load_explicit(&sh->magic, memory_order_acquire) != SEM_MAGIC ||
         sh->version != SEM_VERSION ||
         atomic_load_explicit(&sh->count, memory_order_relaxed) > SEM_VALUE_MAX) {

@@ -30,12 +30,12 @@
  * reopened later resumes after the last record it took (at-least-once if
  * it dies between the receive and the store, which is one instruction).
  *
- * Parties and liveness: each writer holds an open-file-description lock on
- * byte 0 of the file it writes, so the owner holds <path>.s2c and the
- * client <path>.c2s.  UIPC_CREATE creates both files (through a temporary
- * file linked into place, with ?mode=, default 0600, exactly) or adopts the
- * existing ones with their records; if the owner's lock is held it is
- * -EADDRINUSE.  Attaching needs both files (-ENOENT) and a free client lock
+ * Parties and liveness: each writer holds the rendezvous layer's OFD lock
+ * (slot 0) on the file it writes, so the owner holds <path>.s2c and the
+ * client <path>.c2s.  UIPC_CREATE creates both files (published whole
+ * through the rendezvous layer, with ?mode=, default 0600, exactly) or
+ * adopts the existing ones with their records (only the caller's uid's:
+ * -EPERM otherwise); if the owner's lock is held it is -EADDRINUSE.  Attaching needs both files (-ENOENT) and a free client lock
  * (-EBUSY: two parties only).  No symbolic link is followed at either
  * path (O_NOFOLLOW, -ELOOP); links in the directories above are.
  *
@@ -89,7 +89,7 @@ struct spool_hdr {
     uint32_t hdr_size;
     _Atomic uint64_t commit_off;   /* written by the writer only */
     _Atomic uint64_t read_off;     /* written by the reader only */
-    _Atomic uint32_t writer_pid;   /* the writer that holds byte 0's lock */
+    _Atomic uint32_t writer_pid;   /* the writer that holds the writer lock */
     _Atomic uint32_t writer_session; /* incremented by each writer at attach */
     uint32_t reserved;
 };

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * mmap: — the rings of shm: in a regular file, so messages outlive the
- * processes (the ring is lib/ring.c, written once for both).
+ * processes (the ring is lib/ring.c and lib/ring_ep.c, written once for both).
  *
  * "mmap:///var/tmp/q.ring?size=1M&maxmsg=512K&spin=50&mode=0600": two
  * parties, the same keys and limits as shm:.  UIPC_CREATE takes side 0: it

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * shm: — two lock-free rings in POSIX shared memory (the ring is lib/ring.c).
+ * shm: — two lock-free rings in POSIX shared memory (lib/ring.c, its endpoint
+ * and the channel operations shared with mmap: in lib/ring_ep.c).
  *
  * "shm://name?size=1M&maxmsg=512K&spin=50&mode=0600": a message transport
  * for exactly two parties.  Messages up to ?maxmsg= (default half of

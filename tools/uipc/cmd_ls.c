@@ -15,12 +15,15 @@
  *            owner's pid through /proc/PID/fd.  A socket file nobody has
  *            bound is stale.
  *  - shm:    objects in /dev/shm; a live channel's sides hold OFD locks
- *            on its ring (lib/ring.c) and a region's creator holds the same
+ *            on its ring (lib/ring_ep.c) and a region's creator holds the same
  *            OFD lock (lib/sync/region.c), listed in /proc/locks (the pid
  *            of an OFD lock is not: it comes from /proc/PID/fd).  An object
  *            that nobody locks, maps or holds open is stale; one that is
  *            open but unlocked is shown "open".  uipc-sem-X objects are the
- *            semaphores of uipc_sem_open(X).
+ *            semaphores of uipc_sem_open(X) (rm: uipc_sem_unlink).  Only
+ *            objects that are libuipc's are listed: rings by their magic,
+ *            regions by the user.uipc mark their creator sets, semaphores
+ *            by name and magic; any other /dev/shm object is not shown.
  *  - mq:     queue pairs X.c2s / X.s2c (from /dev/mqueue when it is mounted;
  *            as root, from a private mount of the mqueue file system in a
  *            throw-away mount namespace otherwise).  The owner binds the
@@ -56,6 +59,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <uipc/uipc.h>
@@ -424,6 +428,32 @@ static void walk(struct scan *s, const char *dir, int depth)
 
 /* ---- shared memory and mapped ring files ---- */
 
+/*
+ * What a /dev/shm object is, if it is libuipc's: "shm" for a channel ring
+ * (it starts with the ring's magic) or a region (its creator marked it with
+ * the user.uipc attribute), "sem" for a semaphore (its name and magic);
+ * NULL for anything else, which is not listed.
+ */
+static const char *shm_kind(const char *path, const char *name)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    unsigned char head[8];
+    char mark[16];
+    ssize_t n = pread(fd, head, sizeof head, 0);
+    ssize_t m = fgetxattr(fd, "user.uipc", mark, sizeof mark);
+    close(fd);
+    bool sem = strncmp(name, "uipc-sem-", 9) == 0;
+    if (sem && n >= 4 && memcmp(head, "1MSU", 4) == 0) /* 0x55534d31, little-endian */
+        return "sem";
+    if (!sem && n == 8 && memcmp(head, "UIPCRING", 8) == 0)
+        return "shm";
+    if (!sem && m == 6 && memcmp(mark, "region", 6) == 0)
+        return "shm";
+    return NULL;
+}
+
 static void scan_shm(struct scan *s)
 {
     DIR *d = opendir("/dev/shm");
@@ -438,8 +468,11 @@ static void scan_shm(struct scan *s)
         snprintf(path, sizeof path, "/dev/shm/%s", de->d_name);
         if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
             continue;
-        bool sem = strncmp(de->d_name, "uipc-sem-", 9) == 0;
-        struct entry *e = add_entry(s, sem ? "sem" : "shm");
+        const char *kind = shm_kind(path, de->d_name);
+        if (!kind)
+            continue; /* not libuipc's */
+        bool sem = kind[1] == 'e';
+        struct entry *e = add_entry(s, kind);
         if (sem)
             snprintf(e->uri, sizeof e->uri, "sem:%s", de->d_name + 9);
         else
@@ -816,7 +849,8 @@ int cmd_rm(int argc, char **argv)
             status = 1;
             continue;
         }
-        int r = uipc_unlink(uri);
+        /* sem: names are semaphores, not channels: their own call. */
+        int r = strncmp(uri, "sem:", 4) == 0 ? uipc_sem_unlink(uri + 4) : uipc_unlink(uri);
         if (r == -EADDRINUSE && force)
             r = force_remove(uri);
         if (r < 0)
