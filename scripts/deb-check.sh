@@ -95,7 +95,7 @@ py=/usr/bin/python3
 import uipc
 assert uipc.__file__.startswith("/usr/lib/python3/dist-packages/"), uipc.__file__
 print("deb-check: python3-uipc", uipc.__file__, "over", uipc.library_path())')
-cp -r python/tests "$work/tests"
+cp -r python/tests python/README.md "$work/"  # test_readme.py runs ../README.md
 (cd "$work" && "${clean[@]}" UIPC_TOOL=/usr/bin/uipc PYTHONDONTWRITEBYTECODE=1 \
    "$py" -m pytest -q -p no:cacheprovider tests)
 
