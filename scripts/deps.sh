@@ -5,7 +5,8 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libcmocka-dev valgrind clang libclang-rt-14-dev
       libzmq5 libnng1
-      python3 python3-pytest python3-pip python3-setuptools python3-zmq)
+      python3 python3-pytest python3-pip python3-setuptools python3-zmq
+      curl apache2-utils)  # examples/web_workers is tested with curl and ab
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -46,6 +46,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <mqueue.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -440,6 +441,26 @@ static int mq_pollfd_op(const struct uipc_channel *ch)
     return ep;
 }
 
+/* A message queue descriptor polls like a file: readable when a message
+ * waits, writable when the queue has room.  No peer to lose: no POLLHUP. */
+static int mq_poll_ready_op(struct uipc_channel *ch, int events, struct uipc__pollwait *w)
+{
+    struct mq_channel *c = (struct mq_channel *)ch;
+    int rev = 0;
+    if ((events & UIPC_POLLIN) &&
+        (c->held || (uipc__poll_fd_now((int)c->rq, POLLIN) & (POLLIN | POLLERR))))
+        rev |= UIPC_POLLIN;
+    if ((events & UIPC_POLLOUT) && (uipc__poll_fd_now((int)c->wq, POLLOUT) & (POLLOUT | POLLERR)))
+        rev |= UIPC_POLLOUT;
+    if (rev || !w)
+        return rev;
+    if (events & UIPC_POLLIN)
+        uipc__pollwait_add(w, (int)c->rq, POLLIN);
+    if (events & UIPC_POLLOUT)
+        uipc__pollwait_add(w, (int)c->wq, POLLOUT);
+    return 0;
+}
+
 const struct uipc_transport uipc__transport_mq = {
     .scheme = "mq",
     .size = sizeof(struct mq_channel),
@@ -453,4 +474,5 @@ const struct uipc_transport uipc__transport_mq = {
     .close = mq_close_op,
     .unlink = mq_unlink_op,
     .pollfd = mq_pollfd_op,
+    .poll_ready = mq_poll_ready_op,
 };

@@ -91,4 +91,5 @@ const struct uipc_transport uipc__transport_unix = {
     .accept = uipc__sock_accept,
     .listener_close = uipc__sock_listener_close,
     .listener_pollfd = uipc__sock_listener_pollfd,
+    .poll_ready = uipc__sock_poll_ready,
 };

@@ -23,7 +23,12 @@
  *            semaphores of uipc_sem_open(X) (rm: uipc_sem_unlink).  Only
  *            objects that are libuipc's are listed: rings by their magic,
  *            regions by the user.uipc mark their creator sets, semaphores
- *            by name and magic; any other /dev/shm object is not shown.
+ *            by name and magic; any other /dev/shm object is not shown.  A socket
+ *            there is a shm: service (uipc_listen): live while a socket is
+ *            bound to it (as unix:), and its SIZE column is the number of
+ *            clients connected (the server's accepted connections, which
+ *            /proc/net/unix lists under the same path); its clients' rings
+ *            are anonymous memfds.
  *  - mq:     queue pairs X.c2s / X.s2c (from /dev/mqueue when it is mounted;
  *            as root, from a private mount of the mqueue file system in a
  *            throw-away mount namespace otherwise).  The owner binds the
@@ -428,6 +433,20 @@ static void walk(struct scan *s, const char *dir, int depth)
 
 /* ---- shared memory and mapped ring files ---- */
 
+/* A shm: service: its socket's state, and its clients in the SIZE column. */
+static void found_shm_service(struct scan *s, const char *path, const char *name,
+                              const struct stat *st)
+{
+    struct entry *e = add_entry(s, "shm");
+    snprintf(e->uri, sizeof e->uri, "shm://%s", name);
+    e->state = unix_bound(s, path, &e->pid) ? "live" : "stale";
+    e->mode = (int)(st->st_mode & 07777);
+    e->size = 0;
+    for (size_t i = 0; i < s->nunix; i++)
+        if (strcmp(s->unixes[i].path, path) == 0 && !(s->unixes[i].flags & 0x10000))
+            e->size++; /* an accepted connection: one client */
+}
+
 /*
  * What a /dev/shm object is, if it is libuipc's: "shm" for a channel ring
  * (it starts with the ring's magic) or a region (its creator marked it with
@@ -466,6 +485,10 @@ static void scan_shm(struct scan *s)
         if (de->d_name[0] == '.')
             continue;
         snprintf(path, sizeof path, "/dev/shm/%s", de->d_name);
+        if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+            found_shm_service(s, path, de->d_name, &st);
+            continue;
+        }
         if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
             continue;
         const char *kind = shm_kind(path, de->d_name);
