@@ -393,6 +393,17 @@ want = {(n, c) for n in ('uipc unix listener', 'uipc tcp listener') for c in (1,
 got = {(r['name'], r['clients']) for r in rows if r['ok'] and r['round_trips_per_s'] > 0}
 sys.exit(0 if want <= got else 1)"
 fi
+if command -v python3 > /dev/null; then
+    for row in "zmq ipc ROUTER:libzmq.so.5" "nng ipc rep0:libnng.so.1"; do
+        name=${row%%:*} so=${row#*:}
+        if ldconfig -p | grep -q "$so "; then
+            check "bench --servers measured $name through dlopen" python3 -c "
+import json, sys
+rows = json.load(open('$T/srv.json'))['rows']
+sys.exit(0 if any(r['name'] == '$name' and r['ok'] and r['round_trips_per_s'] > 0 for r in rows) else 1)"
+        fi
+    done
+fi
 check "bench --servers left nothing in /dev/shm" sh -c "! ls /dev/shm | grep -q '^uipc-bsrv-'"
 one_line_fail 2 "--servers takes only" "$U" bench --servers --csv
 

@@ -7,9 +7,10 @@
  * Neither is a dependency of the tool: each is loaded with dlopen
  * (libzmq.so.5, libnng.so.1) when the benchmark prepares its row, so an
  * installed uipc runs on a machine that has neither, and the row then says
- * "not installed".  The few calls and constants used are declared here
- * from the libraries' stable ABIs (libzmq 4.x, nng 1.x), so no development
- * package is needed to build either.  Both libraries start threads, so
+ * "not installed".  The few calls and constants used are declared in
+ * bench.h from the libraries' stable ABIs (libzmq 4.x, nng 1.x), so no
+ * development package is needed to build either; bench_server.c uses the
+ * same loaded calls.  Both libraries start threads, so
  * every socket is made after the fork, in the process that uses it.
  */
 #include <dlfcn.h>
@@ -24,23 +25,27 @@
 
 /*
  * Resolves each name of syms into the function pointer at the same index
- * of fns from the first of sonames that loads.  0, or -ENOTSUP with
- * l->note saying what is missing.  The handle is never closed: the
- * libraries' threads may outlive any one row.
+ * of fns from soname.  0, or -ENOTSUP with note saying what is missing.
+ * The handle is never closed: the libraries' threads may outlive any row.
  */
-static int load_peer(struct bench_link *l, const char *soname, const char *const *syms,
-                     void (**fns)(void), size_t n)
+static int load_peer(const char *soname, const char *const *syms, void (**fns)(void), size_t n,
+                     char *note, size_t cap)
 {
+    char unused[96];
+    if (!note) {
+        note = unused;
+        cap = sizeof unused;
+    }
     void *h = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
-        snprintf(l->note, sizeof l->note, "not installed (%s)", soname);
+        snprintf(note, cap, "not installed (%s)", soname);
         return -ENOTSUP;
     }
     for (size_t i = 0; i < n; i++) {
         /* POSIX lets a data pointer from dlsym become a function pointer. */
         void *p = dlsym(h, syms[i]);
         if (!p) {
-            snprintf(l->note, sizeof l->note, "%s lacks %s", soname, syms[i]);
+            snprintf(note, cap, "%s lacks %s", soname, syms[i]);
             return -ENOTSUP;
         }
         memcpy(&fns[i], &p, sizeof p);
@@ -48,45 +53,40 @@ static int load_peer(struct bench_link *l, const char *soname, const char *const
     return 0;
 }
 
-/* ---- ZeroMQ: from zmq.h of libzmq 4 ---- */
+#define NSYMS(a) (sizeof(a) / sizeof *(a))
+#define MAX_SYMS 16
 
-enum { ZMQ_PAIR = 0, ZMQ_LINGER = 17, ZMQ_RCVTIMEO = 27, ZMQ_SNDTIMEO = 28 };
+/* Fills calls, a struct of n function pointers, from soname once per
+ * process (forked sides inherit it).  calls, or NULL with note set. */
+static const void *load_once(void (**calls)(void), const char *soname, const char *const *syms,
+                             size_t n, char *note, size_t cap)
+{
+    if (!calls[0]) {
+        void (*api[MAX_SYMS])(void);
+        if (n > MAX_SYMS || load_peer(soname, syms, api, n, note, cap) < 0)
+            return NULL;
+        memcpy(calls, api, n * sizeof *api);
+    }
+    return calls;
+}
 
-struct zmq_api {
-    void *(*ctx_new)(void);
-    int (*ctx_term)(void *ctx);
-    void *(*socket)(void *ctx, int type);
-    int (*setsockopt)(void *s, int opt, const void *val, size_t len);
-    int (*bind)(void *s, const char *addr);
-    int (*connect)(void *s, const char *addr);
-    int (*send)(void *s, const void *buf, size_t len, int flags);
-    int (*recv)(void *s, void *buf, size_t len, int flags);
-    int (*close)(void *s);
-    int (*errno_)(void);
-    const char *(*strerror)(int err);
-};
+/* ---- ZeroMQ ---- */
 
 static const char *const zmq_syms[] = {
     "zmq_ctx_new", "zmq_ctx_term", "zmq_socket", "zmq_setsockopt", "zmq_bind", "zmq_connect",
     "zmq_send",    "zmq_recv",     "zmq_close",  "zmq_errno",      "zmq_strerror"};
 
-/* The calls, loaded once per process; ptr[2] points at them. */
-static struct zmq_api zmq_calls;
+const struct bench_zmq *bench_zmq(char *note, size_t cap)
+{
+    static struct bench_zmq calls;
+    _Static_assert(sizeof calls == NSYMS(zmq_syms) * sizeof(void (*)(void)), "one symbol per member");
+    return load_once((void (**)(void))&calls, "libzmq.so.5", zmq_syms, NSYMS(zmq_syms), note, cap);
+}
 
 static int zmq_load(struct bench_link *l)
 {
-    _Static_assert(sizeof zmq_calls == sizeof zmq_syms / sizeof *zmq_syms * sizeof(void (*)(void)),
-                   "one symbol per member");
-    if (!zmq_calls.ctx_new) {
-        struct zmq_api api;
-        int r = load_peer(l, "libzmq.so.5", zmq_syms, (void (**)(void))&api,
-                          sizeof zmq_syms / sizeof *zmq_syms);
-        if (r < 0)
-            return r;
-        zmq_calls = api;
-    }
-    l->ptr[2] = &zmq_calls;
-    return 0;
+    l->ptr[2] = (void *)bench_zmq(l->note, sizeof l->note);
+    return l->ptr[2] ? 0 : -ENOTSUP;
 }
 
 /* ptr[0] the context, ptr[1] the socket; uri: the endpoint. */
@@ -107,7 +107,7 @@ static int zmq_prepare_tcp(struct bench_link *l)
 
 static int zmq_link_open(struct bench_link *l)
 {
-    const struct zmq_api *z = l->ptr[2];
+    const struct bench_zmq *z = l->ptr[2];
     int timeout = l->timeout_ms, linger = 0;
     l->ptr[0] = z->ctx_new();
     if (!l->ptr[0])
@@ -133,7 +133,7 @@ fail:;
 
 static int zmq_link_send(struct bench_link *l, const void *buf, size_t len)
 {
-    const struct zmq_api *z = l->ptr[2];
+    const struct bench_zmq *z = l->ptr[2];
     int n;
     while ((n = z->send(l->ptr[1], buf, len, 0)) < 0 && z->errno_() == EINTR)
         ;
@@ -142,7 +142,7 @@ static int zmq_link_send(struct bench_link *l, const void *buf, size_t len)
 
 static int zmq_link_recv(struct bench_link *l, void *buf, size_t len)
 {
-    const struct zmq_api *z = l->ptr[2];
+    const struct bench_zmq *z = l->ptr[2];
     int n;
     while ((n = z->recv(l->ptr[1], buf, len, 0)) < 0 && z->errno_() == EINTR)
         ;
@@ -153,55 +153,33 @@ static int zmq_link_recv(struct bench_link *l, void *buf, size_t len)
 
 static void zmq_link_close(struct bench_link *l)
 {
-    const struct zmq_api *z = l->ptr[2];
+    const struct bench_zmq *z = l->ptr[2];
     if (l->ptr[1])
         z->close(l->ptr[1]);
     if (l->ptr[0])
         z->ctx_term(l->ptr[0]);
 }
 
-/* ---- nng: from nng/nng.h and nng/protocol/pair1/pair.h of nng 1.x ---- */
+/* ---- nng ---- */
 
-typedef struct nng_socket_s {
-    uint32_t id;
-} nng_socket;
+static const char *const nng_syms[] = {"nng_pair1_open", "nng_rep0_open",       "nng_req0_open",
+                                       "nng_close",      "nng_socket_set_size", "nng_socket_set_ms",
+                                       "nng_listen",     "nng_dial",            "nng_send",
+                                       "nng_recv",       "nng_strerror"};
 
-enum { NNG_ETIMEDOUT = 5 };
-
-struct nng_api {
-    int (*pair1_open)(nng_socket *s);
-    int (*close)(nng_socket s);
-    int (*socket_set_size)(nng_socket s, const char *opt, size_t v);
-    int (*socket_set_ms)(nng_socket s, const char *opt, int32_t ms);
-    int (*listen)(nng_socket s, const char *url, void *listener, int flags);
-    int (*dial)(nng_socket s, const char *url, void *dialer, int flags);
-    int (*send)(nng_socket s, void *buf, size_t len, int flags);
-    int (*recv)(nng_socket s, void *buf, size_t *len, int flags);
-    const char *(*strerror)(int err);
-};
-
-static const char *const nng_syms[] = {"nng_pair1_open",     "nng_close",     "nng_socket_set_size",
-                                       "nng_socket_set_ms", "nng_listen",    "nng_dial",
-                                       "nng_send",          "nng_recv",      "nng_strerror"};
-
-static struct nng_api nng_calls;
+const struct bench_nng *bench_nng(char *note, size_t cap)
+{
+    static struct bench_nng calls;
+    _Static_assert(sizeof calls == NSYMS(nng_syms) * sizeof(void (*)(void)), "one symbol per member");
+    return load_once((void (**)(void))&calls, "libnng.so.1", nng_syms, NSYMS(nng_syms), note, cap);
+}
 
 /* fd[0] holds the socket id, ptr[2] the calls. */
 static int nng_prepare_ipc(struct bench_link *l)
 {
-    _Static_assert(sizeof nng_calls == sizeof nng_syms / sizeof *nng_syms * sizeof(void (*)(void)),
-                   "one symbol per member");
     snprintf(l->uri, sizeof l->uri, "ipc://%s/nng.ipc", l->tmpdir);
-    if (!nng_calls.pair1_open) {
-        struct nng_api api;
-        int r = load_peer(l, "libnng.so.1", nng_syms, (void (**)(void))&api,
-                          sizeof nng_syms / sizeof *nng_syms);
-        if (r < 0)
-            return r;
-        nng_calls = api;
-    }
-    l->ptr[2] = &nng_calls;
-    return 0;
+    l->ptr[2] = (void *)bench_nng(l->note, sizeof l->note);
+    return l->ptr[2] ? 0 : -ENOTSUP;
 }
 
 static nng_socket nng_sock(const struct bench_link *l)
@@ -213,7 +191,7 @@ static nng_socket nng_sock(const struct bench_link *l)
 
 static int nng_link_open(struct bench_link *l)
 {
-    const struct nng_api *g = l->ptr[2];
+    const struct bench_nng *g = l->ptr[2];
     nng_socket s;
     int e = g->pair1_open(&s);
     if (e == 0) {
@@ -235,14 +213,14 @@ static int nng_link_open(struct bench_link *l)
 
 static int nng_link_send(struct bench_link *l, const void *buf, size_t len)
 {
-    const struct nng_api *g = l->ptr[2];
+    const struct bench_nng *g = l->ptr[2];
     int e = g->send(nng_sock(l), (void *)buf, len, 0);
     return e == 0 ? 0 : e == NNG_ETIMEDOUT ? -ETIMEDOUT : -EIO;
 }
 
 static int nng_link_recv(struct bench_link *l, void *buf, size_t len)
 {
-    const struct nng_api *g = l->ptr[2];
+    const struct bench_nng *g = l->ptr[2];
     size_t got = len;
     int e = g->recv(nng_sock(l), buf, &got, 0);
     if (e)
@@ -252,7 +230,7 @@ static int nng_link_recv(struct bench_link *l, void *buf, size_t len)
 
 static void nng_link_close(struct bench_link *l)
 {
-    const struct nng_api *g = l->ptr[2];
+    const struct bench_nng *g = l->ptr[2];
     if (l->fd[0] >= 0)
         g->close(nng_sock(l));
 }
