@@ -8,9 +8,12 @@
 # fails or hangs), and a clean stop that leaves no process and nothing in
 # /dev/shm.
 # Usage: test_web_workers.sh PATH/TO/web_workers [IPC_URI]
+# "@ID@" in IPC_URI becomes this script's pid: an abstract unix: name is
+# machine-wide, and runs of the suite in other build trees share it.
 set -u
 W=${1:?usage: test_web_workers.sh PATH/TO/web_workers [IPC_URI]}
 IPC=${2:-}
+IPC=${IPC//@ID@/$$}
 for tool in curl ab; do
     if ! command -v $tool > /dev/null; then
         echo "skip: $tool not installed (scripts/deps.sh installs curl and apache2-utils)" >&2
