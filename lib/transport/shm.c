@@ -88,7 +88,7 @@ static int shm_pair(struct uipc_channel *a, struct uipc_channel *b, const struct
     return 0;
 }
 
-static int shm_unlink(const struct uipc__uri *u)
+static int shm_unlink(const struct uipc__uri *u, bool force)
 {
     const char *name;
     int r = shm_name(u, &name);
@@ -97,9 +97,15 @@ static int shm_unlink(const struct uipc__uri *u)
     int dirfd = uipc__rdv_shm_dir();
     if (dirfd < 0)
         return dirfd;
-    r = uipc__ring_unlink_at(dirfd, name, false);
+    r = uipc__ring_unlink_at(dirfd, name, false, force);
     uipc__close_fd(dirfd);
     return r;
+}
+
+/* Rings and regions in /dev/shm (a path names nothing of shm:'s). */
+static int shm_probe(const char *dir, uipc__probe_emit emit, void *arg)
+{
+    return dir ? 0 : uipc__ring_probe_dir("/dev/shm", "shm", "shm://", false, emit, arg);
 }
 
 const struct uipc_transport uipc__transport_shm = {
@@ -113,6 +119,7 @@ const struct uipc_transport uipc__transport_shm = {
     .recv = uipc__ring_ch_recv,
     .close = uipc__ring_ch_close,
     .unlink = shm_unlink,
+    .probe = shm_probe,
     .pollfd = uipc__ring_ch_pollfd,
     .send_reserve = uipc__ring_ch_send_reserve,
     .send_commit = uipc__ring_ch_send_commit,
