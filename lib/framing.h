@@ -16,6 +16,8 @@
  * -EMSGSIZE and stays queued.  A timeout in the middle of a message keeps
  * what arrived, so the next call continues where this one stopped: a caller
  * never sees a torn message.  End of stream inside a message is -EPIPE.
+ * A pipe receive with a bounded timeout waits in read() under the alarm of
+ * wait.h rather than in poll (framing.c, wait_and_fill, says why).
  *
  * Sending writes header and body with one writev.  Once any byte of a
  * message is written the message is committed: if the deadline passes
@@ -68,6 +70,8 @@ struct uipc__framer {
     bool eof;              /* the peer's end of stream was read */
     bool large;            /* the last message was >= UIPC__FRAME_DIRECT */
     bool nbfd;             /* no RWF_NOWAIT on pipes: O_NONBLOCK descriptors instead */
+    bool wnb;              /* pipes: the write descriptor is O_NONBLOCK (framing.c) */
+    bool alarmed;          /* pipes: a read may block, the alarm ends it (wait_and_fill) */
     int64_t rcvtimeo_ns;   /* sockets: the SO_RCVTIMEO set, 0 for none (framing.c) */
     bool hup;              /* pipes: the read pipe hung up while we sent: peer gone */
     int broken;            /* sticky error (-EBADMSG on a garbage header) */

@@ -7,22 +7,30 @@
  * Fast path: a send is reserve + memcpy + commit, a receive is peek +
  * memcpy + release, with no system call.  The consumer finds messages by
  * their commit words, in the lines it reads anyway; the producer reads the
- * consumer's tail only when its cached copy says the ring is full.  The
- * only extra cost is one sequentially consistent store + load per message,
- * the Dekker handshake that makes a sleeping peer impossible to miss:
+ * consumer's tail only when its cached copy says the ring is full.  Each
+ * message ends with a store (commit word, tail) and a load of the peer's
+ * waiter word, the Dekker handshake that makes a sleeping peer impossible
+ * to miss:
  *
- *   waiter:  waitword |= SLEEPING;  if (condition) don't sleep;  futex_wait
- *   peer:    publish commit/tail;   if (waitword) { waitword = 0; futex_wake }
+ *   waiter:  waitword |= SLEEPING;  heavy fence;  if (condition) don't sleep;  futex_wait
+ *   peer:    publish commit/tail;   (compiler barrier)  if (waitword) { waitword = 0; futex_wake }
  *
- * With both sides' accesses seq_cst, either the waiter sees the new word or
- * the peer sees SLEEPING; and a wake that comes between the check and
- * FUTEX_WAIT changes the word, so FUTEX_WAIT returns at once.  The doorbell
- * of uipc_pollfd uses the same word with the PARKED bit.  Here the ring only
- * reports the waiter bits it cleared; ring_ep.c does the waking.
+ * Either the waiter sees the new word or the peer sees SLEEPING; a wake
+ * that comes between the check and FUTEX_WAIT changes the word, so
+ * FUTEX_WAIT returns at once.  The full fence this needs between the
+ * peer's store and load is paid by the waiter, which is about to sleep
+ * anyway: uipc__fence_heavy (membarrier) runs it on the peer's CPU, so the
+ * per-message path has none (uipc__store_then_load, wait.h; where the
+ * kernel lacks membarrier both accesses are sequentially consistent, as
+ * before).  The doorbell of uipc_pollfd uses the same word with the PARKED
+ * bit.  Here the ring only reports the waiter bits it cleared; ring_ep.c
+ * does the waking.
  */
 #include "ring.h"
 
 #include <errno.h>
+
+#include "wait.h" /* uipc__store_then_load: the fast side of the handshake */
 
 /* ------------------------------------------------------------------ */
 /* Layer 1: one direction                                              */
@@ -122,9 +130,10 @@ static void clear_next(struct uipc__ring *r, uint64_t next)
 static uint32_t publish_record(struct uipc__ring *r, uint64_t rec, uint32_t tag)
 {
     uint64_t pos = r->pos;
-    atomic_store(commit_word(r, pos), pos | tag); /* seq_cst: before the load below */
+    /* Ordered before the load for a consumer that sleeps (wait.h). */
+    uint32_t waiting = uipc__store_then_load(commit_word(r, pos), pos | tag, &r->ctl->cons_wait);
     r->pos = pos + rec;
-    if (atomic_load(&r->ctl->cons_wait) == 0)
+    if (waiting == 0)
         return 0;
     return atomic_exchange(&r->ctl->cons_wait, 0);
 }
@@ -182,8 +191,8 @@ bool uipc__ring_writable(struct uipc__ring *r, size_t len)
 
 static uint32_t publish_tail(struct uipc__ring *r)
 {
-    atomic_store(&r->ctl->tail, r->pos); /* seq_cst: ordered before the load below */
-    if (atomic_load(&r->ctl->prod_wait) == 0)
+    /* Ordered before the load for a producer that sleeps (wait.h). */
+    if (uipc__store_then_load(&r->ctl->tail, r->pos, &r->ctl->prod_wait) == 0)
         return 0;
     return atomic_exchange(&r->ctl->prod_wait, 0);
 }

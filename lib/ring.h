@@ -84,6 +84,9 @@ struct uipc__ring_side {
     /* Non-zero while the side polls: the random part of its doorbell's
      * name (ring_ep.c, bell_addr).  Within the side's line: no layout change. */
     _Atomic uint64_t bell;
+    /* 1 + the CPU the side last went to sleep on, 0 if unknown: only a hint
+     * for the other side's spinning (ring_ep.c, woke).  Within the line. */
+    _Atomic uint32_t cpu;
 };
 
 /*

@@ -7,8 +7,12 @@
 
 #include <errno.h>
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -22,7 +26,8 @@ int64_t uipc__now_ns(void)
 void uipc__deadline_start(struct uipc__deadline *d, int timeout_ms)
 {
     d->timeout_ms = timeout_ms < 0 ? -1 : timeout_ms;
-    d->at_ns = timeout_ms > 0 ? uipc__now_ns() + (int64_t)timeout_ms * 1000000 : 0;
+    d->at_store = 0;
+    d->at_ns = &d->at_store;
 }
 
 int64_t uipc__deadline_left_ns(const struct uipc__deadline *d)
@@ -31,7 +36,10 @@ int64_t uipc__deadline_left_ns(const struct uipc__deadline *d)
         return -1;
     if (d->timeout_ms == 0)
         return 0;
-    int64_t left = d->at_ns - uipc__now_ns();
+    int64_t now = uipc__now_ns();
+    if (*d->at_ns == 0)
+        *d->at_ns = now + (int64_t)d->timeout_ms * 1000000;
+    int64_t left = *d->at_ns - now;
     return left > 0 ? left : 0;
 }
 
@@ -130,4 +138,164 @@ void uipc__nap_ns(int64_t ns)
 {
     struct timespec ts = uipc__ns_to_timespec(ns);
     nanosleep(&ts, NULL);
+}
+
+/* ---- the alarm: a per-thread timer that interrupts a blocking call ---- */
+
+static void alarm_handler(int sig)
+{
+    (void)sig; /* its only effect is the EINTR of the call it interrupted */
+}
+
+static pthread_once_t alarm_once = PTHREAD_ONCE_INIT;
+static pthread_key_t alarm_key;   /* its destructor deletes a thread's timer */
+static int alarm_setup_error;     /* set once by alarm_setup */
+
+/* This thread's timer, valid while alarm_timer_ok. */
+static _Thread_local timer_t alarm_timer;
+static _Thread_local bool alarm_timer_ok;
+
+static void alarm_thread_exit(void *marker)
+{
+    (void)marker;
+    if (alarm_timer_ok)
+        timer_delete(alarm_timer);
+    alarm_timer_ok = false;
+}
+
+/* Timers are not inherited: the child of a fork makes its own. */
+static void alarm_forked_child(void)
+{
+    alarm_timer_ok = false;
+}
+
+static bool handler_is_ours(void)
+{
+    struct sigaction cur;
+    return sigaction(UIPC__ALARM_SIGNAL, NULL, &cur) == 0 && !(cur.sa_flags & SA_SIGINFO) &&
+           cur.sa_handler == alarm_handler;
+}
+
+static void alarm_setup(void)
+{
+    struct sigaction cur, sa;
+    if (pthread_key_create(&alarm_key, alarm_thread_exit) != 0 ||
+        pthread_atfork(NULL, NULL, alarm_forked_child) != 0) {
+        alarm_setup_error = -EAGAIN;
+        return;
+    }
+    if (sigaction(UIPC__ALARM_SIGNAL, NULL, &cur) < 0) {
+        alarm_setup_error = -errno;
+        return;
+    }
+    if ((cur.sa_flags & SA_SIGINFO) || cur.sa_handler != SIG_DFL) {
+        alarm_setup_error = -EBUSY; /* the application's: left alone */
+        return;
+    }
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = alarm_handler; /* no SA_RESTART: the call returns EINTR */
+    sigfillset(&sa.sa_mask);
+    if (sigaction(UIPC__ALARM_SIGNAL, &sa, NULL) < 0)
+        alarm_setup_error = -errno;
+}
+
+static int alarm_thread_timer(void)
+{
+    if (alarm_timer_ok)
+        return 0;
+    struct sigevent ev;
+    memset(&ev, 0, sizeof ev);
+    ev.sigev_notify = SIGEV_THREAD_ID;
+    ev.sigev_signo = UIPC__ALARM_SIGNAL;
+#ifdef sigev_notify_thread_id
+    ev.sigev_notify_thread_id = (pid_t)syscall(SYS_gettid);
+#else
+    ev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
+#endif
+    if (timer_create(CLOCK_MONOTONIC, &ev, &alarm_timer) < 0)
+        return -errno;
+    if (pthread_setspecific(alarm_key, &alarm_timer) != 0) {
+        timer_delete(alarm_timer);
+        return -ENOMEM;
+    }
+    alarm_timer_ok = true;
+    return 0;
+}
+
+int uipc__alarm_arm(struct uipc__alarm *a, const struct uipc__deadline *d)
+{
+    a->armed = a->restore = false;
+    int64_t left = uipc__deadline_left_ns(d);
+    if (left <= 0)
+        return -EINVAL;
+    pthread_once(&alarm_once, alarm_setup);
+    if (alarm_setup_error)
+        return alarm_setup_error;
+    if (!handler_is_ours())
+        return -EBUSY; /* the application took the signal over since */
+    int r = alarm_thread_timer();
+    if (r < 0)
+        return r;
+    sigset_t ours, old;
+    sigemptyset(&ours);
+    sigaddset(&ours, UIPC__ALARM_SIGNAL);
+    if (pthread_sigmask(SIG_UNBLOCK, &ours, &old) != 0)
+        return -EINVAL;
+    a->restore = sigismember(&old, UIPC__ALARM_SIGNAL) == 1;
+    struct itimerspec its = {.it_value = uipc__ns_to_timespec(left)};
+    if (timer_settime(alarm_timer, 0, &its, NULL) < 0) {
+        r = -errno;
+        if (a->restore)
+            pthread_sigmask(SIG_BLOCK, &ours, NULL);
+        a->restore = false;
+        return r;
+    }
+    a->armed = true;
+    return 0;
+}
+
+void uipc__alarm_disarm(struct uipc__alarm *a)
+{
+    if (!a->armed)
+        return;
+    /* Stopped first: a signal generated before this was delivered already
+     * (it was unblocked), so blocking it again leaves nothing pending. */
+    struct itimerspec zero;
+    memset(&zero, 0, sizeof zero);
+    timer_settime(alarm_timer, 0, &zero, NULL);
+    if (a->restore) {
+        sigset_t ours;
+        sigemptyset(&ours);
+        sigaddset(&ours, UIPC__ALARM_SIGNAL);
+        pthread_sigmask(SIG_BLOCK, &ours, NULL);
+    }
+    a->armed = a->restore = false;
+}
+
+/* ---- asymmetric fences (wait.h) ---- */
+
+bool uipc__fence_light_ok;
+static pthread_once_t fence_once = PTHREAD_ONCE_INIT;
+
+static void fence_register_now(void)
+{
+    long r = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0);
+    __atomic_store_n(&uipc__fence_light_ok, r == 0, __ATOMIC_RELAXED);
+}
+
+static void fence_setup(void)
+{
+    /* A child does not rely on its parent's registration. */
+    pthread_atfork(NULL, NULL, fence_register_now);
+    fence_register_now();
+}
+
+void uipc__fence_register(void)
+{
+    pthread_once(&fence_once, fence_setup);
+}
+
+int uipc__fence_heavy(void)
+{
+    return syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) == 0 ? 0 : -errno;
 }

@@ -14,12 +14,20 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <signal.h>
 #include <sys/time.h>
 #include <time.h>
 
 struct uipc__deadline {
     int timeout_ms;   /* as the caller gave it: -1 forever, 0 poll, > 0 bounded */
-    int64_t at_ns;    /* CLOCK_MONOTONIC expiry; meaningful when timeout_ms > 0 */
+    /* CLOCK_MONOTONIC expiry when timeout_ms > 0, 0 until a wait first asks
+     * what is left: a call that never waits never reads the clock (~25 ns,
+     * as much as a whole shm: message).  The time before that first wait
+     * is non-blocking work, so no call waits longer than its timeout.  Held
+     * through a pointer so that the const deadline each wait receives can
+     * still record it; uipc__deadline_start points it at at_store. */
+    int64_t *at_ns;
+    int64_t at_store;
 };
 
 /* Monotonic clock in nanoseconds. */
@@ -35,7 +43,8 @@ static inline bool uipc__timeout_valid(int timeout_ms)
     return timeout_ms >= -1;
 }
 
-/* Starts a deadline from a valid timeout (-1 means forever). */
+/* Starts a deadline from a valid timeout (-1 means forever).  The struct
+ * must not be copied afterwards (at_ns points into it). */
 void uipc__deadline_start(struct uipc__deadline *d, int timeout_ms);
 
 /* Nanoseconds left: -1 forever, 0 when expired (or timeout 0). */
@@ -89,6 +98,69 @@ int uipc__futex_wake(_Atomic uint32_t *addr, int n);
  * loop.  A signal may end it early; the loop re-checks its own condition.
  */
 void uipc__nap_ns(int64_t ns);
+
+/*
+ * Bounding a blocking system call that takes no timeout (msgsnd, msgrcv):
+ * uipc__alarm_arm starts a per-thread POSIX timer (timer_create with
+ * SIGEV_THREAD_ID) that sends UIPC__ALARM_SIGNAL to this thread when the
+ * deadline passes; the library's handler for it does nothing and is
+ * installed without SA_RESTART, so the blocked call returns EINTR at the
+ * deadline.  The caller then blocks in the kernel like a wait forever does,
+ * using no CPU, instead of polling.
+ *
+ * The signal never reaches the application: the handler is installed only
+ * where the signal's disposition is still the default (never over an
+ * application's handler or SIG_IGN), and each arm checks it is still ours;
+ * the signal is unblocked in the calling thread only between arm and
+ * disarm (a caller that blocks every signal is served too: its mask is
+ * restored); disarm stops the timer before restoring the mask, so nothing
+ * stays pending.  Returns 0 when armed, -EBUSY when the application owns
+ * the signal, another -errno when no timer can be made: the caller then
+ * falls back to polling.  Not for a deadline of forever or of 0.
+ */
+#define UIPC__ALARM_SIGNAL (SIGRTMAX - 1)
+
+struct uipc__alarm {
+    bool armed;
+    bool restore; /* the signal was blocked before arm: block it again */
+};
+
+int uipc__alarm_arm(struct uipc__alarm *a, const struct uipc__deadline *d);
+void uipc__alarm_disarm(struct uipc__alarm *a);
+
+/*
+ * Asymmetric fences for the shared-memory rings' sleep/wake handshake.
+ * A side that commits (a record, a tail) and then reads its peer's waiter
+ * word needs that store ordered before that load, or a peer that is just
+ * going to sleep may be missed; a full fence on every message costs more
+ * than the rest of a small message's handling.  Instead the rare side pays:
+ * a side about to sleep, after announcing it in its waiter word, calls
+ * uipc__fence_heavy (membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)), which
+ * runs a full barrier on every CPU currently running a registered process,
+ * so the fast side needs only a compiler barrier (uipc__fence_light).
+ * A process registers with uipc__fence_register when it opens a ring
+ * (again in a forked child); where that fails, uipc__fence_light_ok is
+ * false and the fast side uses a sequentially consistent store instead.
+ */
+extern bool uipc__fence_light_ok;
+void uipc__fence_register(void);
+/* 0, or -errno when the kernel refused (the sleeper then relies on the
+ * periodic re-check of its wait, SLICE_NS in ring.c). */
+int uipc__fence_heavy(void);
+
+/* Stores v to *word and then loads *peer, in that order as seen by a peer
+ * that sleeps only after uipc__fence_heavy.  Returns what it loaded. */
+static inline uint32_t uipc__store_then_load(_Atomic uint64_t *word, uint64_t v,
+                                             _Atomic uint32_t *peer)
+{
+    if (__builtin_expect(uipc__fence_light_ok, 1)) {
+        atomic_store_explicit(word, v, memory_order_release);
+        atomic_signal_fence(memory_order_seq_cst); /* the compiler keeps the order */
+    } else {
+        atomic_store(word, v); /* seq_cst: ordered before the load below */
+    }
+    return atomic_load_explicit(peer, memory_order_relaxed);
+}
 
 /*
  * When a send path that cannot afford a system call per message looks at

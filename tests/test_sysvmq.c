@@ -2,7 +2,9 @@
 /*
  * sysvmq: — System V message queues: round trips both ways, selective
  * receive by type with msgrcv semantics, a too-large message staying
- * queued, timeouts with and without signals, 4 producers and 3 consumers
+ * queued, timeouts with and without signals, bounded waits that sleep in
+ * the kernel (one thread or several, every signal blocked) without a
+ * signal ever reaching the application, 4 producers and 3 consumers
  * moving 10^5 messages exactly once, ftok keys, removal waking waiters,
  * stale owner take-over, the fork rule and bad input.
  */
@@ -19,6 +21,9 @@
 #include <sys/ipc.h>
 #include <sys/mman.h>
 #include <sys/msg.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <sys/resource.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -273,6 +278,274 @@ static void test_timeouts(void **state)
     uipc_close(own);
 }
 
+/* ---- bounded waits block in the kernel under the library's alarm ---- */
+
+/* The signal libuipc reserves for its alarm (lib/wait.h, docs/queues.md). */
+#define ALARM_SIG (SIGRTMAX - 1)
+
+static volatile sig_atomic_t caught; /* signals that reached the application */
+
+static void count_signal(int sig)
+{
+    (void)sig;
+    caught++;
+}
+
+/* The application's handler on every real-time signal but the library's,
+ * and on the usual timer signals: none of them may ever run. */
+static void count_every_signal(bool including_alarm_sig)
+{
+    struct sigaction sa = {.sa_handler = count_signal};
+    sigemptyset(&sa.sa_mask);
+    for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++)
+        if (sig != ALARM_SIG || including_alarm_sig)
+            sigaction(sig, &sa, NULL);
+    sigaction(SIGALRM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGUSR2, &sa, NULL);
+}
+
+static long thread_switches(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_THREAD, &ru);
+    return ru.ru_nvcsw;
+}
+
+/*
+ * A timed receive on an empty queue: -ETIMEDOUT no earlier than asked (and
+ * not absurdly late), having slept through it: a poll with back-off would
+ * switch out hundreds of times in this long, blocking in msgrcv once or a
+ * few times.  0, or the number of the check that failed.
+ */
+static int timed_recv_sleeps(uipc_channel *ch, int timeout_ms)
+{
+    char buf[64];
+    long sw = thread_switches();
+    int64_t t0 = tu_now_ms();
+    ssize_t r = uipc_recv(ch, buf, sizeof buf, timeout_ms);
+    int64_t ms = tu_now_ms() - t0;
+    long switches = thread_switches() - sw;
+    if (r != -ETIMEDOUT)
+        return 10;
+    if (ms < timeout_ms - 1 || ms > timeout_ms + 3000)
+        return 11;
+    if (switches > 20)
+        return 12;
+    return 0;
+}
+
+static int pending_none(void)
+{
+    sigset_t p;
+    sigpending(&p);
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sigismember(&p, sig) == 1)
+            return 0;
+    return 1;
+}
+
+/* Child: timed receive and send, a message caught mid-wait, nothing leaks. */
+static int timed_waits_child(void *arg)
+{
+    (void)arg;
+    count_every_signal(false);
+    uipc_channel *own, *att;
+    if (uipc_open(&own, uri, UIPC_CREATE) < 0 || uipc_open(&att, uri, 0) < 0)
+        return 1;
+    sigset_t before, after;
+    sigprocmask(SIG_BLOCK, NULL, &before);
+    int r = timed_recv_sleeps(own, 300);
+    if (r)
+        return r;
+    /* A full queue (64 bytes, both directions): a timed send sleeps too. */
+    char buf[32] = {0};
+    if (uipc_send(att, buf, 32, 0) != 32 || uipc_send(own, buf, 32, 0) != 32)
+        return 2;
+    long sw = thread_switches();
+    int64_t t0 = tu_now_ms();
+    if (uipc_send(own, buf, 1, 200) != -ETIMEDOUT)
+        return 3;
+    int64_t ms = tu_now_ms() - t0;
+    if (ms < 199 || ms > 3200 || thread_switches() - sw > 20)
+        return 4;
+    if (uipc_recv(own, buf, sizeof buf, 0) != 32 || uipc_recv(att, buf, sizeof buf, 0) != 32)
+        return 5;
+    /* A message arriving during a timed wait ends it at once. */
+    pid_t pid = tu_fork(send_late, NULL);
+    if (uipc_recv(own, buf, sizeof buf, 5000) != 4 || tu_wait(pid) != 0)
+        return 6;
+    sigprocmask(SIG_BLOCK, NULL, &after);
+    if (sigismember(&after, ALARM_SIG) != sigismember(&before, ALARM_SIG))
+        return 7;
+    if (!pending_none() || caught != 0)
+        return 8;
+    uipc_close(att);
+    uipc_close(own);
+    return 0;
+}
+
+static void test_timed_waits_sleep(void **state)
+{
+    (void)state;
+    new_uri("?size=64&maxmsg=32");
+    assert_int_equal(tu_wait(tu_fork(timed_waits_child, NULL)), 0);
+}
+
+/* Child: a caller that blocks every signal is served, its mask kept; a
+ * bounded pipe: receive too. */
+static int all_blocked_child(void *arg)
+{
+    (void)arg;
+    count_every_signal(false);
+    sigset_t all, before, after;
+    sigfillset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+    sigprocmask(SIG_BLOCK, NULL, &before); /* all the kernel lets us block */
+    if (sigismember(&before, ALARM_SIG) != 1)
+        return 4;
+    uipc_channel *own;
+    if (uipc_open(&own, uri, UIPC_CREATE) < 0)
+        return 1;
+    int r = timed_recv_sleeps(own, 200);
+    if (r)
+        return r;
+    /* A bounded pipe: receive waits under the same alarm (framing.c). */
+    uipc_channel *pa, *pb;
+    if (uipc_pair("pipe:", &pa, &pb) < 0)
+        return 5;
+    if ((r = timed_recv_sleeps(pa, 150)) != 0)
+        return 20 + r;
+    if (uipc_send(pb, "x", 1, 100) != 1 || (r = timed_recv_sleeps(pa, 100)) != 10)
+        return 40 + r; /* a message waiting is taken at once: not -ETIMEDOUT */
+    uipc_close(pa);
+    uipc_close(pb);
+    sigprocmask(SIG_BLOCK, NULL, &after);
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sigismember(&before, sig) != sigismember(&after, sig))
+            return 2; /* the mask changed */
+    if (!pending_none() || caught != 0)
+        return 3;
+    uipc_close(own);
+    return 0;
+}
+
+static void test_timed_wait_all_signals_blocked(void **state)
+{
+    (void)state;
+    new_uri("");
+    assert_int_equal(tu_wait(tu_fork(all_blocked_child, NULL)), 0);
+}
+
+/* Child: the application's handler on the library's signal, installed
+ * before the first timed wait and after one, is never clobbered nor run;
+ * timed waits then fall back to polling and still time out. */
+static int app_owns_signal_child(void *arg)
+{
+    bool first = arg != NULL;
+    struct sigaction sa = {.sa_handler = count_signal}, cur;
+    sigemptyset(&sa.sa_mask);
+    uipc_channel *own;
+    if (uipc_open(&own, uri, UIPC_CREATE) < 0)
+        return 1;
+    char buf[8];
+    if (first)
+        sigaction(ALARM_SIG, &sa, NULL);
+    else if (timed_recv_sleeps(own, 50) != 0) /* the library's handler goes in */
+        return 2;
+    count_every_signal(true);
+    for (int i = 0; i < 3; i++) {
+        int64_t t0 = tu_now_ms();
+        if (uipc_recv(own, buf, sizeof buf, 60) != -ETIMEDOUT)
+            return 3;
+        int64_t ms = tu_now_ms() - t0;
+        if (ms < 59 || ms > 3060)
+            return 4;
+    }
+    if (sigaction(ALARM_SIG, NULL, &cur) < 0 || cur.sa_handler != count_signal)
+        return 5;
+    if (caught != 0)
+        return 6;
+    uipc_close(own);
+    return 0;
+}
+
+static void test_timed_wait_leaves_app_signal(void **state)
+{
+    (void)state;
+    new_uri("");
+    assert_int_equal(tu_wait(tu_fork(app_owns_signal_child, "first")), 0);
+    cleanup(NULL);
+    new_uri("");
+    assert_int_equal(tu_wait(tu_fork(app_owns_signal_child, NULL)), 0);
+}
+
+/* Threads, each with its own handle and timeout, time out on their own
+ * deadlines; the one with the longest gets the message sent meanwhile. */
+struct waiter {
+    int timeout_ms;
+    ssize_t result;
+    int64_t ms;
+    long switches;
+};
+
+static void *waiter_main(void *arg)
+{
+    struct waiter *w = arg;
+    uipc_channel *att;
+    char buf[16];
+    w->result = -1000;
+    if (uipc_open(&att, uri, 0) < 0)
+        return NULL;
+    long sw = thread_switches();
+    int64_t t0 = tu_now_ms();
+    w->result = uipc_recv(att, buf, sizeof buf, w->timeout_ms);
+    w->ms = tu_now_ms() - t0;
+    w->switches = thread_switches() - sw;
+    uipc_close(att);
+    return NULL;
+}
+
+static int threads_child(void *arg)
+{
+    (void)arg;
+    count_every_signal(false);
+    uipc_channel *own;
+    if (uipc_open(&own, uri, UIPC_CREATE) < 0)
+        return 1;
+    struct waiter w[5] = {{60, 0, 0, 0}, {120, 0, 0, 0}, {240, 0, 0, 0}, {480, 0, 0, 0}, {8000, 0, 0, 0}};
+    pthread_t t[5];
+    for (int i = 0; i < 5; i++)
+        if (pthread_create(&t[i], NULL, waiter_main, &w[i]) != 0)
+            return 2;
+    usleep(700000); /* every bounded one has timed out by now */
+    if (uipc_send(own, "for the last", 12, 1000) != 12)
+        return 3;
+    for (int i = 0; i < 5; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < 4; i++) {
+        if (w[i].result != -ETIMEDOUT)
+            return 10 + i;
+        if (w[i].ms < w[i].timeout_ms - 1 || w[i].ms > w[i].timeout_ms + 3000)
+            return 20 + i;
+        if (w[i].switches > 20)
+            return 30 + i;
+    }
+    if (w[4].result != 12 || w[4].ms >= 8000)
+        return 40;
+    if (caught != 0)
+        return 50;
+    uipc_close(own);
+    return 0;
+}
+
+static void test_timed_waits_threads(void **state)
+{
+    (void)state;
+    new_uri("");
+    assert_int_equal(tu_wait(tu_fork(threads_child, NULL)), 0);
+}
+
 /* ---- N-party: 4 producers, 3 consumers, 10^5 messages exactly once ---- */
 
 /* 4 producers, 3 consumers, 10^5 messages: each delivered exactly once. */
@@ -484,6 +757,10 @@ int main(void)
         cmocka_unit_test_teardown(test_attributes, cleanup),
         cmocka_unit_test_teardown(test_too_large_stays, cleanup),
         cmocka_unit_test_teardown(test_timeouts, cleanup),
+        cmocka_unit_test_teardown(test_timed_waits_sleep, cleanup),
+        cmocka_unit_test_teardown(test_timed_wait_all_signals_blocked, cleanup),
+        cmocka_unit_test_teardown(test_timed_wait_leaves_app_signal, cleanup),
+        cmocka_unit_test_teardown(test_timed_waits_threads, cleanup),
         cmocka_unit_test_teardown(test_nparty, cleanup),
         cmocka_unit_test_teardown(test_ftok, cleanup),
         cmocka_unit_test_teardown(test_removed_wakes, cleanup),

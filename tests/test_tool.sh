@@ -272,6 +272,7 @@ one_line_fail 2 "--sizes" "$U" bench --sizes 0
 one_line_fail 2 "--sizes" "$U" bench --sizes 64,lots
 one_line_fail 2 "--json and --csv" "$U" bench --json --csv
 one_line_fail 1 "Unknown URI scheme" "$U" bench nosuch://x
+one_line_fail 2 "--only" "$U" bench --only "no such row"
 one_line_fail 2 "--dir" "$U" ls --dir relative/path
 one_line_fail 2 "missing URI" "$U" rm
 check "bad input left nothing in the directory" test "$(ls -A "$T" | wc -l)" = "$before"
@@ -338,11 +339,20 @@ rows = json.load(open('$T/bench.json'))['rows']
 r = [x for x in rows if x['name'] == 'uipc $s']
 sys.exit(0 if r and set(r[0]) >= {'size', 'latency_ns', 'msgs_per_s', 'mb_per_s', 'ratio_best'} else 1)"
     done
-    for s in "raw pipe" "raw unix" "raw tcp" "shm floor" "memcpy"; do
+    for s in "raw pipe" "raw unix" "raw tcp" "raw sysvmq" "ring floor" "cache line" "memcpy" \
+             "uipc shm spin=0" "uipc shm zc" "uipc shm zc+fill" "uipc shm unpin"; do
         check "bench --json has a row for $s" python3 -c "
 import json, sys
 sys.exit(0 if any(x['name'] == '$s' for x in json.load(open('$T/bench.json'))['rows']) else 1)"
     done
+    check "bench --json lists targets, each the ratio of two rows" python3 -c "
+import json, sys
+d = json.load(open('$T/bench.json'))
+rows = {(x['name'], x['size']) for x in d['rows']}
+t = d['targets']
+ok = t and all((x['row'], x['size']) in rows and (x['base'], x['size']) in rows
+               and x['verdict'] in ('met', 'MISSED', 'info') for x in t)
+sys.exit(0 if ok and any(x['row'] == 'uipc shm' and x['base'] == 'ring floor' for x in t) else 1)"
     check "bench rows measured pipe latency" python3 -c "
 import json, sys
 r = [x for x in json.load(open('$T/bench.json'))['rows'] if x['name'] == 'uipc pipe'][0]

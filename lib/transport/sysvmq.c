@@ -38,10 +38,11 @@
  *
  * Waiting: msgsnd/msgrcv have no timeout.  UIPC_FOREVER blocks in the
  * kernel (EINTR resumes), a timeout of 0 is one IPC_NOWAIT try, and a
- * bounded timeout retries IPC_NOWAIT with a sleep that doubles from 20 us
- * up to 1 ms (see docs/queues.md for the measured cost): a message arriving
- * during a bounded wait is seen up to 1 ms late.  No poll descriptor
- * exists (-ENOTSUP).
+ * bounded timeout blocks in the kernel too, under a per-thread timer that
+ * interrupts the call at the deadline (wait_more below, uipc__alarm in
+ * wait.h; the library reserves SIGRTMAX-1 for it unless the application
+ * has claimed that signal, docs/queues.md).  No poll descriptor exists
+ * (-ENOTSUP).
  *
  * A message larger than the caller's buffer is -EMSGSIZE and stays queued:
  * msgrcv without MSG_NOERROR fails with E2BIG and leaves it.
@@ -196,13 +197,51 @@ fail:
     return r;
 }
 
-/* Sleeps the next back-off step, never past the deadline. */
-static void backoff(int64_t *step_ns, const struct uipc__deadline *dl)
+/*
+ * Waiting in msgsnd/msgrcv, which take no timeout.  A wait forever blocks
+ * in the kernel (EINTR resumes).  A bounded wait first tries without
+ * waiting (a message already there costs nothing more), then blocks in the
+ * kernel under an alarm (wait.h) that interrupts the call at the deadline:
+ * the same wake-up as a wait forever, and no CPU used while idle.  Only if
+ * no alarm can be had (the application owns its signal, no timers) does it
+ * fall back to retrying IPC_NOWAIT with a sleep that doubles from 20 us up
+ * to 1 ms.
+ */
+struct wait_state {
+    bool nowait;             /* the next call passes IPC_NOWAIT */
+    bool polling;            /* no alarm: back-off sleeps between tries */
+    int64_t step_ns;         /* the next back-off sleep */
+    struct uipc__alarm alarm;
+};
+
+static void wait_begin(struct wait_state *w, const struct uipc__deadline *dl)
 {
+    w->nowait = dl->timeout_ms >= 0;
+    w->polling = false;
+    w->step_ns = BACKOFF_MIN_NS;
+    w->alarm.armed = w->alarm.restore = false;
+}
+
+/* After a call that would have blocked or was interrupted: 0 to call again,
+ * or the deadline's error. */
+static int wait_more(struct wait_state *w, const struct uipc__deadline *dl)
+{
+    if (dl->timeout_ms < 0)
+        return 0; /* EINTR while blocking forever: resume */
     int64_t left = uipc__deadline_left_ns(dl);
-    int64_t ns = left >= 0 && left < *step_ns ? left : *step_ns;
+    if (left == 0)
+        return uipc__deadline_error(dl);
+    if (w->alarm.armed)
+        return 0; /* another signal interrupted the call: resume, still armed */
+    if (!w->polling && uipc__alarm_arm(&w->alarm, dl) == 0) {
+        w->nowait = false;
+        return 0;
+    }
+    w->polling = true;
+    int64_t ns = left < w->step_ns ? left : w->step_ns;
     uipc__nap_ns(ns); /* EINTR: the caller's loop re-checks the deadline */
-    *step_ns = *step_ns * 2 > BACKOFF_MAX_NS ? BACKOFF_MAX_NS : *step_ns * 2;
+    w->step_ns = w->step_ns * 2 > BACKOFF_MAX_NS ? BACKOFF_MAX_NS : w->step_ns * 2;
+    return 0;
 }
 
 static ssize_t sysvmq_send(struct uipc_channel *ch, const void *msg, size_t len,
@@ -216,19 +255,23 @@ static ssize_t sysvmq_send(struct uipc_channel *ch, const void *msg, size_t len,
         return -ENOTSUP; /* c2s messages carry the reserved type */
     c->sbuf->mtype = ch->owner ? (info->type ? info->type : 1) : C2S_TYPE;
     memcpy(c->sbuf->mtext, msg, len);
-    int64_t step = BACKOFF_MIN_NS;
+    struct wait_state w;
+    wait_begin(&w, dl);
+    ssize_t r;
     for (;;) {
-        bool wait = uipc__deadline_left_ns(dl) < 0;
-        if (msgsnd(c->id, c->sbuf, len, wait ? 0 : IPC_NOWAIT) == 0)
-            return (ssize_t)len;
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN)
-            return queue_error(c, errno);
-        if (uipc__deadline_left_ns(dl) == 0)
-            return uipc__deadline_error(dl);
-        backoff(&step, dl);
+        if (msgsnd(c->id, c->sbuf, len, w.nowait ? IPC_NOWAIT : 0) == 0) {
+            r = (ssize_t)len;
+            break;
+        }
+        if (errno != EINTR && errno != EAGAIN) {
+            r = queue_error(c, errno);
+            break;
+        }
+        if ((r = wait_more(&w, dl)) < 0)
+            break;
     }
+    uipc__alarm_disarm(&w.alarm);
+    return r;
 }
 
 static ssize_t sysvmq_recv(struct uipc_channel *ch, void *buf, size_t cap, uipc_msginfo *info,
@@ -253,26 +296,31 @@ static ssize_t sysvmq_recv(struct uipc_channel *ch, void *buf, size_t cap, uipc_
         want = info->type < -USER_TYPE_MAX ? -USER_TYPE_MAX : info->type;
     }
     size_t room = cap < c->rcap ? cap : c->rcap;
-    int64_t step = BACKOFF_MIN_NS;
+    struct wait_state w;
+    wait_begin(&w, dl);
+    ssize_t r;
     for (;;) {
-        bool wait = uipc__deadline_left_ns(dl) < 0;
-        ssize_t n = msgrcv(c->id, c->rbuf, room, want, how | (wait ? 0 : IPC_NOWAIT));
+        ssize_t n = msgrcv(c->id, c->rbuf, room, want, how | (w.nowait ? IPC_NOWAIT : 0));
         if (n >= 0) {
             memcpy(buf, c->rbuf->mtext, (size_t)n);
             info->type = ch->owner ? 0 : c->rbuf->mtype;
             info->priority = 0;
-            return n;
+            r = n;
+            break;
         }
-        if (errno == EINTR)
-            continue;
-        if (errno == E2BIG)
-            return -EMSGSIZE; /* without MSG_NOERROR the message stays queued */
-        if (errno != ENOMSG && errno != EAGAIN)
-            return queue_error(c, errno);
-        if (uipc__deadline_left_ns(dl) == 0)
-            return uipc__deadline_error(dl);
-        backoff(&step, dl);
+        if (errno == E2BIG) {
+            r = -EMSGSIZE; /* without MSG_NOERROR the message stays queued */
+            break;
+        }
+        if (errno != EINTR && errno != ENOMSG && errno != EAGAIN) {
+            r = queue_error(c, errno);
+            break;
+        }
+        if ((r = wait_more(&w, dl)) < 0)
+            break;
     }
+    uipc__alarm_disarm(&w.alarm);
+    return r;
 }
 
 static int sysvmq_close(struct uipc_channel *ch, bool remove)

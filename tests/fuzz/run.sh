@@ -22,7 +22,7 @@ if [ -z "${CC:-}" ]; then
 fi
 
 CC=$CC cmake -S "$top" -B "$build" -DUIPC_FUZZ=ON -DUIPC_BUILD_TESTS=OFF \
-    -DUIPC_BUILD_EXAMPLES=OFF -DUIPC_BUILD_TOOLS=OFF -DUIPC_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    -DUIPC_BUILD_EXAMPLES=OFF -DUIPC_BUILD_TOOLS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 harnesses="fuzz_uri fuzz_framing"
 grep -q "lib/ring.c" "$top/CMakeLists.txt" && harnesses="$harnesses fuzz_ring"
 grep -q "lib/transport/file.c" "$top/CMakeLists.txt" && grep -q "lib/transport/mmap.c" "$top/CMakeLists.txt" &&

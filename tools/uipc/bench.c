@@ -210,6 +210,8 @@ static void measure(struct bench_link *l, int ctl_out, const struct params *p,
     res->max = samples[iters - 1];
     res->iters = iters;
     res->lat_ok = true;
+    if (l->bc->lat_only)
+        goto done;
 
     /* Throughput: the same, with the stream capped at 1 GiB per run. */
     batch = 16;
@@ -230,6 +232,7 @@ static void measure(struct bench_link *l, int ctl_out, const struct params *p,
     res->mbps = res->msgs * (double)l->size / 1e6;
     res->count = count;
     res->thr_ok = true;
+done:
     free(samples);
     free(buf);
     return;
@@ -273,7 +276,7 @@ static void drive(const struct bench_case *bc, size_t size, const struct params 
     }
     pid_t echo = fork();
     if (echo == 0) {
-        pin(p->cpu[1]);
+        pin(bc->unpinned ? -1 : p->cpu[1]);
         close(to_echo[1]);
         close(from_echo[0]);
         l.side = 1;
@@ -373,7 +376,7 @@ static void run_unit(const struct bench_case *bc, size_t size, const struct para
     if (pid == 0) {
         setpgid(0, 0);
         close(rp[0]);
-        pin(p->cpu[0]);
+        pin(bc->unpinned ? -1 : p->cpu[0]);
         struct bench_result out;
         memset(&out, 0, sizeof out);
         drive(bc, size, p, tmpdir, seq, &out);
@@ -563,6 +566,98 @@ static void print_table(const struct bench_row *rows, size_t n)
     }
 }
 
+/*
+ * The goals libuipc holds itself to (docs/PERFORMANCE.md), each a ratio of
+ * two rows of this run.  A target is printed when both rows were measured;
+ * add a line here to track a new one.
+ */
+enum metric { M_P50, M_MSGS, M_MBPS };
+
+static const struct target {
+    const char *row, *base; /* row names */
+    size_t size;
+    enum metric metric;
+    double goal;  /* 0: shown for information */
+    bool at_most; /* the ratio must stay at or below goal (latency) */
+} targets[] = {
+    {"uipc shm", "ring floor", 64, M_MSGS, 0.9, false},
+    {"uipc shm", "ring floor", 1024, M_MSGS, 0.9, false},
+    {"uipc shm", "memcpy", 1 << 20, M_MBPS, 0.8, false},
+    {"uipc shm zc", "memcpy", 1 << 20, M_MBPS, 1.0, false},
+    {"uipc shm zc+fill", "memcpy", 1 << 20, M_MBPS, 0, false},
+    {"uipc shm", "cache line", 64, M_P50, 1.5, true},
+    {"ring floor", "cache line", 64, M_P50, 0, true},
+    {"uipc shm spin=0", "raw pipe", 64, M_P50, 1.0, true},
+    {"uipc pipe", "raw pipe", 64, M_MSGS, 0.9, false},
+    {"uipc pipe", "raw pipe", 64, M_P50, 1.1, true},
+    {"uipc fifo", "raw pipe", 64, M_MSGS, 0.9, false},
+    {"uipc fifo", "raw pipe", 64, M_P50, 1.1, true},
+    {"uipc pipe", "raw pipe", 1024, M_MSGS, 0, false},
+    {"uipc sysvmq", "raw sysvmq", 64, M_P50, 1.1, true},
+};
+
+static const struct bench_row *find_row(const struct bench_row *rows, size_t n, const char *name,
+                                        size_t size)
+{
+    for (size_t i = 0; i < n; i++)
+        if (rows[i].size == size && strcmp(rows[i].bc->name, name) == 0)
+            return &rows[i];
+    return NULL;
+}
+
+/* The metric of a row, or 0 when it was not measured. */
+static double metric_of(const struct bench_row *w, enum metric m)
+{
+    if (!w)
+        return 0;
+    if (m == M_P50)
+        return w->r.lat_ok ? w->r.p50 : 0;
+    if (!w->r.thr_ok)
+        return 0;
+    return m == M_MSGS ? w->r.msgs : w->r.mbps;
+}
+
+static void print_targets(const struct bench_row *rows, size_t n, bool json)
+{
+    static const char *const unit[] = {"p50 ns", "msg/s", "MB/s"};
+    bool any = false;
+    for (size_t i = 0; i < sizeof targets / sizeof targets[0]; i++) {
+        const struct target *t = &targets[i];
+        double a = metric_of(find_row(rows, n, t->row, t->size), t->metric);
+        double b = metric_of(find_row(rows, n, t->base, t->size), t->metric);
+        if (a <= 0 || b <= 0)
+            continue;
+        double ratio = a / b;
+        const char *verdict = t->goal <= 0                   ? "info"
+                              : (t->at_most ? ratio <= t->goal : ratio >= t->goal) ? "met"
+                                                                                   : "MISSED";
+        if (json) {
+            printf("%s\n    {\"row\": \"%s\", \"base\": \"%s\", \"size\": %zu, \"metric\": \"%s\", "
+                   "\"value\": %.6g, \"base_value\": %.6g, \"ratio\": %.4g, \"goal\": %g, "
+                   "\"at_most\": %s, \"verdict\": \"%s\"}",
+                   any ? "," : "", t->row, t->base, t->size, unit[t->metric], a, b, ratio, t->goal,
+                   t->at_most ? "true" : "false", verdict);
+        } else {
+            if (!any)
+                printf("\ntargets: each a ratio of two rows of this run\n%-18s %-12s %7s %-7s "
+                       "%12s %12s %8s %7s  %s\n",
+                       "row", "baseline", "size", "of", "value", "baseline", "ratio", "goal",
+                       "verdict");
+            char sz[32], goal[16];
+            fmt_size(t->size, sz, sizeof sz);
+            if (t->goal > 0)
+                snprintf(goal, sizeof goal, "%s%.2f", t->at_most ? "<=" : ">=", t->goal);
+            else
+                snprintf(goal, sizeof goal, "-");
+            printf("%-18s %-12s %7s %-7s %12.4g %12.4g %7.2fx %7s  %s\n", t->row, t->base, sz,
+                   unit[t->metric], a, b, ratio, goal, verdict);
+        }
+        any = true;
+    }
+    if (json && any)
+        printf("\n  ");
+}
+
 static const char *group_name(enum bench_group g)
 {
     return g == GROUP_UIPC ? "uipc" : g == GROUP_RAW ? "raw" : "peer";
@@ -634,7 +729,9 @@ static void print_json(const struct bench_row *rows, size_t n, const struct para
         json_str(stdout, w->r.note);
         printf("}");
     }
-    printf("\n  ]\n}\n");
+    printf("\n  ],\n  \"targets\": [");
+    print_targets(rows, n, true);
+    printf("]\n}\n");
 }
 
 static void csv_num(double v, bool ok)
@@ -668,6 +765,26 @@ static void print_csv(const struct bench_row *rows, size_t n)
 
 /* ---- the command ---- */
 
+/* Keeps the cases whose row name is one of the comma-separated names. */
+static void keep_only(struct bench_case *cases, size_t *n, const char *list)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < *n; i++) {
+        size_t len = strlen(cases[i].name);
+        for (const char *s = list; *s;) {
+            size_t tok = strcspn(s, ",");
+            if (tok == len && strncmp(s, cases[i].name, len) == 0) {
+                if (kept != i)
+                    cases[kept] = cases[i];
+                kept++;
+                break;
+            }
+            s += tok + (s[tok] == ',');
+        }
+    }
+    *n = kept;
+}
+
 static void usage_bench(FILE *out)
 {
     fprintf(out,
@@ -684,6 +801,7 @@ static void usage_bench(FILE *out)
             "      --csv         print CSV instead of the table\n"
             "      --svg FILE    also draw the results as a bar chart in FILE\n"
             "      --no-peers    skip ZeroMQ and nng\n"
+            "      --only LIST   only the rows named in LIST (\"uipc shm,ring floor\")\n"
             "A URI for a pair-capable scheme with nothing after the colon (\"unix:\") is\n"
             "measured with uipc_pair; any other URI is created by one process and\n"
             "opened by the other.\n");
@@ -725,6 +843,7 @@ int cmd_bench(int argc, char **argv)
         {"rounds", required_argument, NULL, 'r'}, {"json", no_argument, NULL, 'J'},
         {"csv", no_argument, NULL, 'C'},          {"svg", required_argument, NULL, 'S'},
         {"no-peers", no_argument, NULL, 'P'},     {"tiny", no_argument, NULL, 'T'},
+        {"only", required_argument, NULL, 'O'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     struct params p = {.target_s = 0.3, .warm_s = 0.05, .min_iters = 200, .rounds = 3,
@@ -732,7 +851,7 @@ int cmd_bench(int argc, char **argv)
     size_t sizes[BENCH_MAX_SIZES] = {64, 1024, 65536, 1 << 20}, nsizes = 4;
     bool quick = false, json = false, csv = false, peers = true, sizes_given = false;
     bool tiny = getenv("UIPC_BENCH_TINY") && *getenv("UIPC_BENCH_TINY");
-    const char *svg = NULL;
+    const char *svg = NULL, *only = NULL;
     int rounds = 0, c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "s:qr:h", opts, NULL)) != -1) {
@@ -754,6 +873,7 @@ int cmd_bench(int argc, char **argv)
         case 'S': svg = optarg; break;
         case 'P': peers = false; break;
         case 'T': tiny = true; break;
+        case 'O': only = optarg; break;
         case 'h': usage_bench(stdout); return 0;
         default:
             if (optopt)
@@ -787,11 +907,16 @@ int cmd_bench(int argc, char **argv)
         peers = false;
     } else {
         bench_add_uipc_defaults(cases, &ncases);
+        bench_add_uipc_shm_variants(cases, &ncases);
     }
     bench_add_raw(cases, &ncases);
     if (peers)
         bench_add_peers(cases, &ncases);
 
+    if (only)
+        keep_only(cases, &ncases, only);
+    if (ncases == 0)
+        return fail_usage("bench", "--only: '%s' names no case", only);
     choose_cpus(p.cpu);
     char tmpdir[256];
     snprintf(tmpdir, sizeof tmpdir, "/tmp/uipc-bench-%d", (int)getpid());
@@ -850,8 +975,10 @@ int cmd_bench(int argc, char **argv)
         print_json(rows, nunits, &p, sizes, nsizes, quick || tiny);
     else if (csv)
         print_csv(rows, nunits);
-    else
+    else {
         print_table(rows, nunits);
+        print_targets(rows, nunits, false);
+    }
     int status = 0;
     if (svg) {
         char sub[160];

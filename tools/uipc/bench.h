@@ -52,6 +52,8 @@ struct bench_case {
     bool pair;             /* uipc: uipc_pair before fork */
     bool echo_first;       /* the echo side creates the rendezvous */
     bool lossy;            /* may drop messages when streaming (udp) */
+    bool lat_only;         /* measures latency only (the cache-line floor) */
+    bool unpinned;         /* both processes may run on any CPU */
     /* Driver, before the echo is forked: what both sides inherit.  0 or -errno
      * (-ENOTSUP etc. skip the unit with link->note). */
     int (*prepare)(struct bench_link *l);
@@ -88,12 +90,15 @@ struct bench_case *bench_case_add(struct bench_case *list, size_t *n, enum bench
                                   void (*close_fn)(struct bench_link *));
 void bench_add_uipc_defaults(struct bench_case *list, size_t *n);
 int bench_add_uipc_uri(struct bench_case *list, size_t *n, const char *uri);
+void bench_add_uipc_shm_variants(struct bench_case *list, size_t *n);
 void bench_add_raw(struct bench_case *list, size_t *n);
 void bench_add_peers(struct bench_case *list, size_t *n);
 
 /* 0, or -EMSGSIZE with l->note set when size exceeds a kernel limit of the
  * mechanism (fs.mqueue.msgsize_max, kernel.msgmax, a UDP datagram). */
 int bench_kernel_limit(struct bench_link *l, const char *scheme);
+/* The ring size the shm: cases and the ring floor use for size-byte messages. */
+size_t bench_ring_size(size_t size);
 /* Substitutes {tmp} {name} ... in fmt for this link into out. */
 void bench_expand(const struct bench_link *l, const char *fmt, char *out, size_t cap);
 /* A free TCP or UDP port on 127.0.0.1, or -errno. */

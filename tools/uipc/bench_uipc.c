@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,10 +37,10 @@ static const struct scheme_row {
     {"unix", "unix://{tmp}/sock", "raw unix", false, false, false},
     {"tcp", "tcp://127.0.0.1:{port}", "raw tcp", false, false, false},
     {"udp", "udp://127.0.0.1:{port}?maxmsg={size}", "raw udp", false, true, true},
-    {"shm", "shm://{name}?size={ring}", "shm floor", false, false, false},
-    {"mmap", "mmap://{tmp}/ring?size={ring}", "shm floor", false, false, false},
+    {"shm", "shm://{name}?size={ring}", "ring floor", false, false, false},
+    {"mmap", "mmap://{tmp}/ring?size={ring}", "ring floor", false, false, false},
     {"mq", "mq:///{name}?maxmsg={size}&depth={depth}", "raw mq", false, false, false},
-    {"sysvmq", "sysvmq://{key}?maxmsg={size}", "raw mq", false, false, false},
+    {"sysvmq", "sysvmq://{key}?maxmsg={size}", "raw sysvmq", false, false, false},
     {"file", "file://{tmp}/spool", NULL, false, false, false},
 };
 
@@ -66,6 +67,11 @@ static size_t pow2_at_least(size_t v)
     return p;
 }
 
+size_t bench_ring_size(size_t size)
+{
+    return pow2_at_least(4 * (size + 64) > (1u << 20) ? 4 * (size + 64) : (1u << 20));
+}
+
 void bench_expand(const struct bench_link *l, const char *fmt, char *out, size_t cap)
 {
     size_t o = 0;
@@ -88,9 +94,7 @@ void bench_expand(const struct bench_link *l, const char *fmt, char *out, size_t
         else if (klen == 4 && strncmp(key, "size", 4) == 0)
             snprintf(val, sizeof val, "%zu", l->size);
         else if (klen == 4 && strncmp(key, "ring", 4) == 0)
-            snprintf(val, sizeof val, "%zu", pow2_at_least(4 * (l->size + 64) > (1u << 20)
-                                                               ? 4 * (l->size + 64)
-                                                               : (1u << 20)));
+            snprintf(val, sizeof val, "%zu", bench_ring_size(l->size));
         else if (klen == 5 && strncmp(key, "depth", 5) == 0) {
             /* Two queues of depth x size must fit the default 800 KB RLIMIT_MSGQUEUE. */
             size_t depth = (600u * 1024) / (2 * (l->size + 64));
@@ -222,6 +226,67 @@ static void u_close(struct bench_link *l)
     l->ch[l->side] = NULL;
 }
 
+/*
+ * Zero-copy: "zc" stamps a sequence number into the reservation and the
+ * receiver reads it in place (what handing a buffer over costs, whatever
+ * its size); "zc+fill" writes the whole payload into the reservation and
+ * the receiver reads one word of every cache line in place (one copy where
+ * the copying calls make two).
+ */
+static int zc_send_common(struct bench_link *l, const void *buf, size_t len, bool fill)
+{
+    void *w;
+    int r = uipc_send_reserve(l->ch[l->side], &w, len, l->timeout_ms);
+    if (r < 0)
+        return r;
+    if (fill || len < sizeof l->seq) /* small: the acknowledgement, carried as is */
+        memcpy(w, buf, len);
+    else
+        memcpy(w, &l->seq, sizeof l->seq);
+    return uipc_send_commit(l->ch[l->side], len);
+}
+
+static int zc_recv_common(struct bench_link *l, void *buf, size_t len, bool fill)
+{
+    const void *p;
+    ssize_t n = uipc_recv_peek(l->ch[l->side], &p, l->timeout_ms);
+    if (n < 0)
+        return (int)n;
+    if ((size_t)n < sizeof l->seq) { /* the acknowledgement */
+        if ((size_t)n <= len)
+            memcpy(buf, p, (size_t)n);
+    } else if (fill) {
+        volatile uint64_t sum = 0;
+        for (size_t off = 0; off + 8 <= (size_t)n; off += 64)
+            sum += *(const volatile uint64_t *)(const void *)((const char *)p + off);
+    } else {
+        volatile unsigned seq;
+        memcpy((void *)&seq, p, sizeof seq);
+    }
+    int r = uipc_recv_release(l->ch[l->side]);
+    return r < 0 ? r : (size_t)n == len ? 0 : -EBADMSG;
+}
+
+static int zc_send(struct bench_link *l, const void *buf, size_t len)
+{
+    return zc_send_common(l, buf, len, false);
+}
+
+static int zc_recv(struct bench_link *l, void *buf, size_t len)
+{
+    return zc_recv_common(l, buf, len, false);
+}
+
+static int zcf_send(struct bench_link *l, const void *buf, size_t len)
+{
+    return zc_send_common(l, buf, len, true);
+}
+
+static int zcf_recv(struct bench_link *l, void *buf, size_t len)
+{
+    return zc_recv_common(l, buf, len, true);
+}
+
 static void add_case(struct bench_case *list, size_t *n, const char *name, const char *uri,
                      const struct scheme_row *row, bool pair)
 {
@@ -255,6 +320,35 @@ void bench_add_uipc_defaults(struct bench_case *list, size_t *n)
         char name[64];
         snprintf(name, sizeof name, "uipc %s", schemes[i].scheme);
         add_case(list, n, name, schemes[i].uri, &schemes[i], schemes[i].pair);
+    }
+}
+
+/*
+ * shm: seen from every side: futex only (spin=0, against the raw pipe:
+ * both pay a cross-CPU wake-up per message), zero-copy, and unpinned.
+ */
+void bench_add_uipc_shm_variants(struct bench_case *list, size_t *n)
+{
+    const struct scheme_row *shm = NULL;
+    for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++)
+        if (strcmp(schemes[i].scheme, "shm") == 0)
+            shm = &schemes[i];
+    if (!shm || !built_in("shm"))
+        return;
+    struct bench_case *bc;
+    if ((bc = bench_case_add(list, n, GROUP_UIPC, "uipc shm spin=0", "shm://{name}?size={ring}&spin=0",
+                             u_prepare, u_open, u_send, u_recv, u_close)))
+        bc->raw = "raw pipe";
+    if ((bc = bench_case_add(list, n, GROUP_UIPC, "uipc shm zc", shm->uri, u_prepare, u_open,
+                             zc_send, zc_recv, u_close)))
+        bc->raw = shm->raw;
+    if ((bc = bench_case_add(list, n, GROUP_UIPC, "uipc shm zc+fill", shm->uri, u_prepare, u_open,
+                             zcf_send, zcf_recv, u_close)))
+        bc->raw = shm->raw;
+    if ((bc = bench_case_add(list, n, GROUP_UIPC, "uipc shm unpin", shm->uri, u_prepare, u_open,
+                             u_send, u_recv, u_close))) {
+        bc->raw = shm->raw;
+        bc->unpinned = true;
     }
 }
 
