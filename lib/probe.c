@@ -211,11 +211,20 @@ UIPC_API int uipc_list(const char *where, int (*fn)(const uipc_rdvinfo *info, vo
     if (!where)
         return each_kind(NULL, NULL, fn, arg);
     if (where[0] == '/') {
-        int dfd = open(where, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        /* Without trailing slashes, so that the URIs reported are canonical. */
+        char dir[PATH_MAX];
+        size_t len = strlen(where);
+        while (len > 1 && where[len - 1] == '/')
+            len--;
+        if (len >= sizeof dir)
+            return -ENAMETOOLONG;
+        memcpy(dir, where, len);
+        dir[len] = '\0';
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
             return -errno;
         uipc__close_fd(dfd);
-        return each_kind(NULL, where, fn, arg);
+        return each_kind(NULL, dir, fn, arg);
     }
     char scheme[UIPC__SCHEME_MAX];
     size_t n = strcspn(where, ":");

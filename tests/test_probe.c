@@ -225,6 +225,14 @@ static void test_path_kinds_in_dir(void **state)
         assert_int_equal(one.calls, 1);
         assert_int_equal(uipc_remove(uri[i], 0), -EADDRINUSE);
     }
+    /* A trailing slash names the same directory and the same URIs. */
+    char slashed[PATH_MAX + 2];
+    snprintf(slashed, sizeof slashed, "%s//", dir);
+    struct seen again = {0};
+    assert_int_equal(uipc_list(slashed, collect, &again), 0);
+    assert_int_equal(again.calls, 4);
+    for (int i = 0; i < 4; i++)
+        assert_non_null(row(&again, uri[i]));
     /* The namespaces are not a directory's: nothing of dir is in them. */
     struct seen ns = {0};
     assert_int_equal(uipc_list("fifo:", collect, &ns), 0);

@@ -207,16 +207,17 @@ row_lines() { # "STATE URI" for this test's rows only (the machine is shared)
         -v k2="$SYSV_ROW_DEAD" 'NR > 1 && (index($NF, t) || index($NF, g) || $NF == k1 || $NF == k2) { print $3, $NF }'
 }
 row_count() { test "$(row_lines | wc -l)" -ge "$1"; }
+wait_long() { for _ in $(seq 300); do "$@" && return 0; sleep 0.1; done; return 1; } # 30 s: a loaded machine
 ROW_PIDS=()
 want=0
 for s in $SCHEMES; do
     case $s in tcp | udp) continue ;; esac
     [ "$s" = mq ] && [ ! -d /dev/mqueue ] && continue # queues cannot be listed here
     for life in live dead; do
-        "$U" recv --create --timeout 30000 -n 1 "$(uri_for "$s" "row-$life")" > /dev/null 2>&1 &
+        "$U" recv --create --timeout 120000 -n 1 "$(uri_for "$s" "row-$life")" > /dev/null 2>&1 &
         p=$!; BG+=("$p"); want=$((want + 1))
         if [ $life = dead ]; then
-            wait_for row_count "$want"
+            wait_long row_count "$want"
             kill -9 "$p"; wait "$p" 2>/dev/null
         else
             ROW_PIDS+=("$p")
@@ -225,7 +226,7 @@ for s in $SCHEMES; do
 done
 printf '1MSU\001\000\000\000\000\000\000\000\000\000\000\000' > "/dev/shm/uipc-sem-$TAG-row-sem"
 want=$((want + 1))
-check "ls shows the $want rows made for rm" wait_for row_count "$want"
+check "ls shows the $want rows made for rm" wait_long row_count "$want"
 rm_fail=0
 while read -r state uri; do
     if [ "$state" = live ]; then
