@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -247,6 +249,38 @@ static void test_path_kinds_in_dir(void **state)
     tu_rmdir_all(dir);
 }
 
+/* In a mount namespace without /dev/mqueue: the live pair of uri is still
+ * listed (from its owner's token).  0 found, 1 not found, 77 cannot test. */
+static int list_mq_unmounted(void *arg)
+{
+    if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        return 77;
+    if (umount2("/dev/mqueue", MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+        return 77;
+    struct seen s = {0};
+    if (uipc_list(arg, collect, &s) != 0 || s.calls != 1)
+        return 1;
+    return s.rows[0].state == UIPC_RDV_LIVE && s.rows[0].pid == getppid() ? 0 : 2;
+}
+
+static void test_mq_without_mqueue_mount(void **state)
+{
+    (void)state;
+    char name[64], uri[96];
+    tu_name(name, sizeof name, "probe-mq");
+    snprintf(uri, sizeof uri, "mq:///%s", name);
+    uipc_channel *ch;
+    int r = uipc_open(&ch, uri, UIPC_CREATE);
+    if (r == -ENOSYS || r == -ENOTSUP)
+        skip();
+    assert_int_equal(r, 0);
+    int rc = tu_wait(tu_fork(list_mq_unmounted, uri));
+    assert_int_equal(uipc_close(ch), 0);
+    if (rc == 77)
+        skip(); /* not root, or no mount namespaces here */
+    assert_int_equal(rc, 0);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_DFL); /* the library must never raise it */
@@ -256,6 +290,7 @@ int main(void)
         cmocka_unit_test(test_live_stale_force),
         cmocka_unit_test(test_foreign_never_listed),
         cmocka_unit_test(test_path_kinds_in_dir),
+        cmocka_unit_test(test_mq_without_mqueue_mount),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

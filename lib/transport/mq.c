@@ -51,6 +51,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -426,8 +427,7 @@ static int mq_unlink_op(const struct uipc__uri *u, bool force)
     return e2 == -ENOENT ? 0 : e2;
 }
 
-/* probe: the pairs X.c2s / X.s2c in /dev/mqueue (where the mqueue file
- * system is mounted; elsewhere nothing is listed), live while the owner's
+/* probe: the pairs X.c2s / X.s2c in /dev/mqueue, live while the owner's
  * token is bound by the queues' owner uid. */
 static int mq_row(struct uipc__probe_walk *w, int dirfd, const char *name,
                   const struct stat *st)
@@ -464,10 +464,56 @@ static int mq_row(struct uipc__probe_walk *w, int dirfd, const char *name,
     return w->emit(&info, w->arg);
 }
 
+/*
+ * Where the mqueue file system is not mounted at /dev/mqueue, queues have
+ * no directory to list: the live pairs are found from their owners'
+ * tokens in /proc/net/unix instead (a stale pair cannot be found by name).
+ */
+static int mq_probe_tokens(uipc__probe_emit emit, void *arg)
+{
+    FILE *f = fopen("/proc/net/unix", "re");
+    if (!f)
+        return 0;
+    char line[NAME_MAX + 256];
+    int r = 0;
+    while (r == 0 && fgets(line, sizeof line, f)) {
+        int at = 0;
+        if (sscanf(line, "%*s %*s %*s %*s %*s %*s %*s %n", &at) != 0 || !at)
+            continue;
+        char *token = line + at, *c2s = token + strlen("@uipc-mq");
+        size_t n = strcspn(token, "\n");
+        token[n] = '\0';
+        if (strncmp(token, "@uipc-mq/", 9) != 0 || n <= 13 ||
+            strcmp(token + n - 4, UIPC__RDV_C2S) != 0)
+            continue;
+        mqd_t q = mq_open(c2s, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        struct stat st;
+        bool ok = q != (mqd_t)-1 && fstat((int)q, &st) == 0;
+        if (q != (mqd_t)-1)
+            mq_close(q);
+        uipc_rdvinfo info;
+        if (!ok || uipc__rdv_token_live("uipc-mq", c2s, st.st_uid) != 1 ||
+            uipc__probe_fill(&info, "mq", UIPC_RDV_LIVE, &st, false, "mq://%.*s",
+                             (int)(strlen(c2s) - 4), c2s) < 0)
+            continue;
+        info.pid = uipc__probe_sock_holder(token);
+        r = emit(&info, arg);
+    }
+    fclose(f);
+    return r;
+}
+
+#define MQUEUE_FS_MAGIC 0x19800202 /* the mqueue file system's statfs f_type */
+
 static int mq_probe(const char *dir, uipc__probe_emit emit, void *arg)
 {
     struct uipc__probe_walk w = {.dir = "/dev/mqueue", .emit = emit, .arg = arg};
-    return dir ? 0 : uipc__probe_dir(&w, mq_row);
+    struct statfs sf;
+    if (dir)
+        return 0;
+    if (statfs(w.dir, &sf) < 0 || sf.f_type != MQUEUE_FS_MAGIC)
+        return mq_probe_tokens(emit, arg);
+    return uipc__probe_dir(&w, mq_row);
 }
 
 static int mq_pollfd_op(const struct uipc_channel *ch)
