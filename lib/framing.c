@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <poll.h>
@@ -300,8 +301,8 @@ static uint32_t header_len(const unsigned char *h)
 /* True when a whole message (or the end of stream) is ready in user space. */
 static bool ready_in_buffer(const struct uipc__framer *f)
 {
-    if (f->part_active)
-        return false;
+    if (f->part_active) /* complete once uipc_poll read all of it (recv_ready) */
+        return f->part_got == f->part_len || f->eof;
     if (buffered(f) < UIPC__FRAME_HDR)
         return f->eof;
     uint32_t len = header_len(f->rbuf + f->rpos);
@@ -500,6 +501,93 @@ ssize_t uipc__framer_recv(struct uipc__framer *f, void *buf, size_t cap,
     ssize_t r = recv_one(f, buf, cap, dl);
     uipc__pollset_signal(&f->ps, ready_in_buffer(f));
     return r;
+}
+
+/* ---- readiness for uipc_poll ---- */
+
+/*
+ * A message too large for rbuf, whose header is buffered, becomes a part
+ * (as after a timed-out receive) so that its body can be read in ahead of
+ * the receive: the kernel may never hold all of it at once (the sender
+ * waits for room).  False when the next message is not such a one, or
+ * when there is no memory for it (then the receive does the work).
+ */
+static bool start_part(struct uipc__framer *f)
+{
+    if (buffered(f) < UIPC__FRAME_HDR)
+        return false;
+    uint32_t len = header_len(f->rbuf + f->rpos);
+    if ((uint64_t)UIPC__FRAME_HDR + len <= UIPC__FRAME_RBUF || !(f->part = malloc(len)))
+        return false;
+    f->rpos += UIPC__FRAME_HDR;
+    size_t have = buffered(f) < len ? buffered(f) : len;
+    memcpy(f->part, f->rbuf + f->rpos, have);
+    f->rpos += have;
+    f->part_active = true;
+    f->part_len = len;
+    f->part_got = have;
+    f->large = true;
+    return true;
+}
+
+/* True when a receive with timeout 0 would not return -EAGAIN.  Reads
+ * what the kernel has, without waiting, into rbuf or a part. */
+static bool recv_ready(struct uipc__framer *f)
+{
+    struct uipc__deadline now;
+    uipc__deadline_start(&now, 0);
+    for (;;) {
+        if (f->broken || ready_in_buffer(f))
+            return true;
+        if (!f->part_active && !start_part(f)) {
+            if (buffered(f) >= UIPC__FRAME_HDR &&
+                (uint64_t)UIPC__FRAME_HDR + header_len(f->rbuf + f->rpos) > UIPC__FRAME_RBUF)
+                return true; /* no memory to read ahead: let the receive try */
+            int r = fill(f, &now);
+            if (r == -EAGAIN)
+                return false;
+            if (r <= 0)
+                return true; /* the end, or an error the receive reports at once */
+            continue;
+        }
+        ssize_t n = raw_read(f, f->part + f->part_got, f->part_len - f->part_got, &now);
+        if (n > 0)
+            f->part_got += (size_t)n;
+        else if (n == 0 || errno == ECONNRESET)
+            f->eof = true;
+        else if (errno != EINTR)
+            return errno != EAGAIN;
+    }
+}
+
+int uipc__framer_poll_ready(struct uipc__framer *f, int events, struct uipc__pollwait *w)
+{
+    if (f->rfd < 0)
+        return 0;
+    int rev = 0;
+    if ((events & UIPC_POLLIN) && recv_ready(f))
+        rev |= UIPC_POLLIN;
+    else if (!(events & UIPC_POLLIN) && !f->eof &&
+             (uipc__poll_fd_now(f->rfd, POLLRDHUP) & (POLLHUP | POLLRDHUP | POLLERR)))
+        f->hup_seen = true;
+    uipc__pollset_signal(&f->ps, ready_in_buffer(f));
+    if (events & UIPC_POLLOUT) {
+        if (f->broken || ((f->eof || f->hup) && !f->sock))
+            rev |= UIPC_POLLOUT; /* a send fails at once */
+        else if (uipc__poll_fd_now(f->wfd, POLLOUT) & (POLLOUT | POLLERR | POLLHUP))
+            rev |= UIPC_POLLOUT;
+    }
+    if (f->eof || f->hup || f->hup_seen)
+        rev |= UIPC_POLLHUP;
+    if (rev || !w)
+        return rev;
+    /* Without UIPC_POLLIN, only the hang-up of the read side wakes us. */
+    uipc__pollwait_add(w, f->rfd, (events & UIPC_POLLIN) ? POLLIN : POLLRDHUP);
+    if ((events & UIPC_POLLOUT) && f->wfd == f->rfd && w->nfds)
+        w->fds[w->nfds - 1].events |= POLLOUT;
+    else if (events & UIPC_POLLOUT)
+        uipc__pollwait_add(w, f->wfd, POLLOUT);
+    return 0;
 }
 
 /* ---- life cycle ---- */

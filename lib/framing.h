@@ -74,6 +74,7 @@ struct uipc__framer {
     bool alarmed;          /* pipes: a read may block, the alarm ends it (wait_and_fill) */
     int64_t rcvtimeo_ns;   /* sockets: the SO_RCVTIMEO set, 0 for none (framing.c) */
     bool hup;              /* pipes: the read pipe hung up while we sent: peer gone */
+    bool hup_seen;         /* uipc_poll saw the read side hang up (peer gone) */
     int broken;            /* sticky error (-EBADMSG on a garbage header) */
     size_t max_msg;        /* the channel's limit: a longer header is -EBADMSG (set by the transport) */
     struct uipc__live_check live; /* pipes: when a send looks for the peer's hang-up */
@@ -119,6 +120,15 @@ ssize_t uipc__framer_recv(struct uipc__framer *f, void *buf, size_t cap,
  * Used by the framer and by unix: seqpacket, which frames nothing.
  */
 int uipc__framer_arm_rcvtimeo(struct uipc__framer *f, const struct uipc__deadline *dl);
+/*
+ * The poll_ready operation of a framed channel (internal.h): UIPC_POLLIN
+ * when a whole message (or the end) is in the buffer or in the kernel,
+ * read in without waiting; UIPC_POLLOUT when the write side has room;
+ * UIPC_POLLHUP once the end of stream was read.  Sleeps on the read side
+ * (POLLIN) and the write side (POLLOUT).
+ */
+struct uipc__pollwait;
+int uipc__framer_poll_ready(struct uipc__framer *f, int events, struct uipc__pollwait *w);
 /* The stable poll descriptor (created on first call). */
 int uipc__framer_pollfd(struct uipc__framer *f);
 /* Frees buffers, closes both descriptors and the poll set. */

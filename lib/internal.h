@@ -62,13 +62,40 @@ struct uipc_channel {
     int zc_timeout_ms;  /* emulated reserve: the timeout its commit sends with */
     ssize_t zc_peeked;  /* length of a peeked message, -1 if none */
     _Atomic(const char *) in_call; /* the public call inside, NULL if none */
+
+    char *uri; /* uipc_uri: what a client opens to reach this endpoint */
 };
 
 struct uipc_listener {
     const struct uipc_transport *tp;
     pid_t opener;
     _Atomic(const char *) in_call;
+    char *uri; /* uipc_listener_uri: what a client opens (port 0 resolved) */
 };
+
+/*
+ * What uipc_poll sleeps on for one item when nothing is ready (filled by
+ * the poll_ready operation): up to two descriptors with poll(2) events, and
+ * nap when some readiness has no descriptor to announce it (room in a ring,
+ * a System V queue): then uipc_poll wakes up now and then to look again,
+ * with a bounded back-off (lib/poll.c).
+ */
+struct uipc__pollwait {
+    int nfds;
+    struct uipc__pollwait_fd {
+        int fd;
+        short events; /* POLLIN, POLLOUT */
+    } fds[2];
+    bool nap;
+};
+
+/* Adds fd with poll(2) events to w (at most two descriptors). */
+void uipc__pollwait_add(struct uipc__pollwait *w, int fd, short events);
+/*
+ * poll(2) on one descriptor without waiting: the revents (0 when nothing
+ * holds), POLLERR when poll itself fails.  For poll_ready operations.
+ */
+short uipc__poll_fd_now(int fd, short events);
 
 /* Message attributes a transport honours (struct uipc_transport.attrs). */
 enum {
@@ -200,6 +227,31 @@ struct uipc_transport {
     int (*accept)(struct uipc_listener *l, struct uipc_channel *ch, struct uipc__deadline *dl);
     int (*listener_close)(struct uipc_listener *l, bool remove);
     int (*listener_pollfd)(const struct uipc_listener *l);
+
+    /* URIs, optional (uipc_uri, uipc_listener_uri).  Given the text the
+     * endpoint was opened with, write the URI a client should open into buf
+     * (cap bytes) and return 1, or return 0 to keep the text as given (the
+     * default when NULL); a negative errno on failure.  tcp: and udp:
+     * resolve port 0 here. */
+    int (*uri)(const struct uipc_channel *ch, const char *given, char *buf, size_t cap);
+    int (*listener_uri)(const struct uipc_listener *l, const char *given, char *buf, size_t cap);
+
+    /* uipc_poll (lib/poll.c), optional.  Returns the UIPC_POLL* bits that
+     * hold now, never blocking: those of events (UIPC_POLLIN, UIPC_POLLOUT)
+     * on which a call with timeout 0 would not block -- after UIPC_POLLIN a
+     * receive returns a message or an error at once, never -EAGAIN -- plus
+     * UIPC_POLLHUP once the peer is known to be gone.  Without a system
+     * call where the transport can (rings).  With w non-NULL the caller is
+     * about to sleep: arm the wake-ups that need arming (ring doorbells),
+     * look once more, and when still nothing holds say in *w what to sleep
+     * on.  A negative errno only when it cannot tell at all.  Without this
+     * operation uipc_poll polls uipc_pollfd for UIPC_POLLIN and reports
+     * UIPC_POLLOUT always. */
+    int (*poll_ready)(struct uipc_channel *ch, int events, struct uipc__pollwait *w);
+    /* How long (ns) uipc_poll may spin on poll_ready without arming, when
+     * a look costs no system call (rings: their ?spin=); optional, NULL or
+     * 0 means never.  uipc_poll spins only when every item allows it. */
+    int64_t (*poll_spin_ns)(const struct uipc_channel *ch);
 
     /* Rendezvous on the machine (uipc_list; lib/probe.h has the helpers).
      * dir NULL: the transport's system-wide namespace, if it has one;

@@ -126,7 +126,7 @@ pid_t uipc__probe_file_holder(const struct stat *st)
     return proc_holder(NULL, st->st_dev, st->st_ino);
 }
 
-pid_t uipc__probe_sock_holder(const char *name)
+pid_t uipc__probe_sock_holder(const char *name, long long *conns)
 {
     FILE *f = fopen("/proc/net/unix", "re");
     if (!f)
@@ -147,6 +147,8 @@ pid_t uipc__probe_sock_holder(const char *name)
             inode = ino;
         if (flags & 0x10000) /* __SO_ACCEPTCON: the listener */
             best = ino;
+        else if (conns)
+            ++*conns;
     }
     fclose(f);
     if (best)

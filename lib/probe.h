@@ -55,8 +55,10 @@ pid_t uipc__probe_file_holder(const struct stat *st);
 /*
  * A process holding the UNIX socket bound to name (a path, or "@name" for
  * an abstract one; the listener preferred): its pid, 0 when none is found.
+ * conns (when not NULL) gets the number of connections a listener there
+ * accepted (sockets listed under the name that are not listening).
  */
-pid_t uipc__probe_sock_holder(const char *name);
+pid_t uipc__probe_sock_holder(const char *name, long long *conns);
 
 /* lib/sync/sem.c: sem: rows ("sem:NAME") in /dev/shm, and removing one:
  * stale (no process has it open or mapped) unless force.  A sem has no

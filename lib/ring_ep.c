@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -483,16 +484,10 @@ int uipc__ring_unlink_at(int dirfd, const char *name, bool persistent, bool forc
 }
 
 /* probe: the rows of uipc_list in one directory, judged as remove_stale would. */
-struct ring_walk {
-    struct uipc__probe_walk w;
-    const char *scheme, *prefix;
-    bool persistent;
-};
-
-static int ring_row(struct uipc__probe_walk *w, int dirfd, const char *name,
-                    const struct stat *st0)
+int uipc__ring_probe_row(struct uipc__probe_walk *w, int dirfd, const char *name,
+                         const struct stat *st0)
 {
-    const struct ring_walk *rw = (const struct ring_walk *)w;
+    const struct uipc__ring_walk *rw = (const struct uipc__ring_walk *)w;
     if (!S_ISREG(st0->st_mode))
         return 0;
     int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
@@ -525,11 +520,46 @@ static int ring_row(struct uipc__probe_walk *w, int dirfd, const char *name,
 int uipc__ring_probe_dir(const char *dir, const char *scheme, const char *uri_prefix,
                          bool persistent, uipc__probe_emit emit, void *arg)
 {
-    struct ring_walk rw = {.w = {.dir = dir, .emit = emit, .arg = arg},
-                           .scheme = scheme,
-                           .prefix = uri_prefix,
-                           .persistent = persistent};
-    return uipc__probe_dir(&rw.w, ring_row);
+    struct uipc__ring_walk rw = {.w = {.dir = dir, .emit = emit, .arg = arg},
+                                 .scheme = scheme,
+                                 .prefix = uri_prefix,
+                                 .persistent = persistent};
+    return uipc__probe_dir(&rw.w, uipc__ring_probe_row);
+}
+
+/* Seals a ring file may not lack: nobody can resize it under a mapping. */
+#define RING_SEALS (F_SEAL_SHRINK | F_SEAL_GROW)
+
+int uipc__ring_memfd(const struct uipc__ring_params *p)
+{
+    int mfd = memfd_create("uipc-shm", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (mfd < 0)
+        return -errno;
+    int r = format_fd(mfd, p);
+    /* Sealed: nobody can shrink the file under a mapping (SIGBUS). */
+    if (r == 0 && fcntl(mfd, F_ADD_SEALS, RING_SEALS | F_SEAL_SEAL) < 0)
+        r = -errno;
+    if (r < 0) {
+        uipc__close_fd(mfd);
+        return r;
+    }
+    return mfd;
+}
+
+int uipc__ring_attach_fd(struct uipc__ring_ep *ep, int fd, unsigned side,
+                         const struct uipc__ring_params *p, int bell)
+{
+    uipc__ring_ep_init(ep);
+    int seals = fcntl(fd, F_GET_SEALS);
+    if (seals < 0 || (seals & RING_SEALS) != RING_SEALS)
+        return -EBADMSG; /* a file the peer could still shrink: SIGBUS for us */
+    int r = ep_attach(ep, fd, side, NULL, true, false);
+    if (r < 0)
+        return r;
+    ep->bell_fd = bell;
+    ep->conn_bell = true;
+    ep_configure(ep, p);
+    return 0;
 }
 
 int uipc__ring_pair(struct uipc__ring_ep *a, struct uipc__ring_ep *b,
@@ -538,14 +568,11 @@ int uipc__ring_pair(struct uipc__ring_ep *a, struct uipc__ring_ep *b,
     int sv[2] = {-1, -1};
     uipc__ring_ep_init(a);
     uipc__ring_ep_init(b);
-    int mfd = memfd_create("uipc-shm", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    int mfd = uipc__ring_memfd(p);
     if (mfd < 0)
-        return -errno;
-    int r = format_fd(mfd, p);
-    /* Sealed: nobody can shrink the file under a mapping (SIGBUS). */
-    if (r == 0 && fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
-        r = -errno;
-    if (r == 0 && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0)
+        return mfd;
+    int r = 0;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0)
         r = -errno;
     if (r == 0)
         r = ep_attach(a, mfd, 0, NULL, false, false);
@@ -662,7 +689,11 @@ static int peer_gone(struct uipc__ring_ep *ep, bool full);
 static bool poll_rearm(struct uipc__ring_ep *ep)
 {
     uipc__pollset_signal(&ep->ps, false);
-    drain(ep->bell_fd);
+    /* Whoever rings the bell clears PARKED first (it exchanges the word):
+     * while PARKED is still set, nothing rang since the last drain, and an
+     * idle channel is re-armed without a system call. */
+    if (!(atomic_load(&ep->rx.ctl->cons_wait) & UIPC__RING_PARKED))
+        drain(ep->bell_fd);
     if (ep->named)
         watch_peer_pid(ep);
     atomic_fetch_or(&ep->rx.ctl->cons_wait, UIPC__RING_PARKED);
@@ -731,6 +762,12 @@ fail:
  * cheap (its line changes only at open and close); full also tests the
  * peer's lock, a system call, for a peer killed without closing.
  */
+static bool bell_hung_up(const struct uipc__ring_ep *ep)
+{
+    struct pollfd p = {.fd = ep->bell_fd, .events = POLLRDHUP};
+    return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR));
+}
+
 static int peer_gone(struct uipc__ring_ep *ep, bool full)
 {
     uint32_t s = atomic_load(&ep->hdr->side[1 - ep->side].state);
@@ -740,7 +777,9 @@ static int peer_gone(struct uipc__ring_ep *ep, bool full)
         return 1;
     switch (s & 3u) {
     case UIPC__SIDE_FREE:
-        return 0;
+        /* A shm: listener's client whose server never took its rings: the
+         * connection hung up (refused, or the server closed or died). */
+        return full && ep->conn_bell && bell_hung_up(ep) ? 1 : 0;
     case UIPC__SIDE_CLOSED:
         return 1;
     case UIPC__SIDE_OPEN:
@@ -1132,4 +1171,84 @@ ssize_t uipc__ring_ch_recv_peek(struct uipc_channel *ch, const void **buf,
 int uipc__ring_ch_recv_release(struct uipc_channel *ch)
 {
     return uipc__ring_recv_release(ep_of(ch));
+}
+
+/* ------------------------------------------------------------------ */
+/* Readiness for uipc_poll (lib/poll.c)                                */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A message waiting is found by a look at the ring, without a system call;
+ * only an empty ring asks whether the peer is gone (its lock, a system
+ * call, rate-limited).  Room for UIPC_POLLOUT is announced by nothing a
+ * poller can sleep on, so a wait for it naps (lib/poll.c).  Before
+ * sleeping, the consumer parks on the doorbell exactly as for uipc_pollfd:
+ * the peer's next commit, or its death (pidfd, hang-up), wakes it.
+ */
+
+/* One look, without arming: the readiness bits. */
+static int ring_look(struct uipc__ring_ep *ep, int events, bool thorough)
+{
+    if (ep->broken)
+        return events; /* every call reports the corruption at once */
+    int rev = 0;
+    const void *msg;
+    /* A peek, not just a look at the commit word: a skip record alone is
+     * no message (the peek consumes it and says -EAGAIN). */
+    if ((events & UIPC_POLLIN) && uipc__ring_readable(&ep->rx) && peek_once(ep, &msg) != -EAGAIN)
+        rev |= UIPC_POLLIN;
+    if ((events & UIPC_POLLOUT) && uipc__ring_writable(&ep->tx, 0))
+        rev |= UIPC_POLLOUT;
+    /* The peer's lock (a system call) only on an empty ring, and on a
+     * look that will not sleep at most every POLL_CHECK_NS; a sleeper
+     * learns of a death from the peer's pidfd or the hang-up and looks at
+     * once. */
+    bool full = false;
+    if (!(rev & UIPC_POLLIN)) {
+        int64_t now = uipc__now_ns();
+        full = thorough || now >= ep->next_check_ns;
+        if (full)
+            ep->next_check_ns = now + POLL_CHECK_NS;
+    }
+    int g = peer_gone(ep, full);
+    if (g < 0)
+        return events;
+    if (g > 0)
+        rev |= UIPC_POLLHUP | (events & UIPC_POLLIN) | (ep->persistent ? 0 : events & UIPC_POLLOUT);
+    return rev;
+}
+
+int uipc__ring_poll_ready(struct uipc__ring_ep *ep, int events, struct uipc__pollwait *w)
+{
+    for (;;) {
+        int rev = ring_look(ep, events, w != NULL);
+        if (rev || !w)
+            return rev;
+        if (!(events & UIPC_POLLIN))
+            break;
+        int fd = uipc__ring_pollfd(ep);
+        if (fd < 0)
+            return fd;
+        /* Parked: the peer's next commit rings the bell.  Something that
+         * came meanwhile (a record, perhaps only a skip record, which is
+         * no message) needs another look, and then another arming. */
+        if (!poll_rearm(ep)) {
+            uipc__pollwait_add(w, fd, POLLIN);
+            break;
+        }
+    }
+    /* Room, and the peer's end when no message is awaited, by napping. */
+    if (events != UIPC_POLLIN)
+        w->nap = true;
+    return 0;
+}
+
+int uipc__ring_ch_poll_ready(struct uipc_channel *ch, int events, struct uipc__pollwait *w)
+{
+    return uipc__ring_poll_ready(&((struct uipc__ring_channel *)ch)->ep, events, w);
+}
+
+int64_t uipc__ring_ch_poll_spin_ns(const struct uipc_channel *ch)
+{
+    return ((const struct uipc__ring_channel *)ch)->ep.spin_max_ns;
 }

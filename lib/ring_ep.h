@@ -49,6 +49,7 @@ struct uipc__ring_ep {
     bool absent_known;     /* had already left: still that word = not come yet */
     int broken;          /* sticky -EBADMSG once the mapping was found corrupt */
     bool persistent;     /* mmap: a send never fails for a receiver that is away */
+    bool conn_bell;      /* shm: listener: bell_fd is the connection to the peer */
     bool reserved;       /* a zero-copy reservation is outstanding */
     size_t reserved_len; /* its length */
     bool peeked;         /* a zero-copy peek is outstanding */
@@ -85,6 +86,20 @@ int uipc__ring_open_at(struct uipc__ring_ep *ep, int dirfd, const char *name,
                        const struct uipc__ring_params *p, int flags, bool persistent);
 
 /* Two connected endpoints over an anonymous sealed memfd. */
+/*
+ * The shm: listener's rings (transport/shm.c): uipc__ring_memfd makes an
+ * anonymous ring file, formatted with p and sealed against resizing (the
+ * descriptor, or -errno); uipc__ring_attach_fd takes side `side` of such a
+ * file, which may come from another process (it must carry the seals and
+ * the side must never have been used: -EBADMSG, -EBUSY), with bell, the
+ * connected socket to the peer, as its doorbell (the endpoint owns bell
+ * from then on, on success only).  A peer side never taken while the
+ * connection hangs up counts as gone.
+ */
+int uipc__ring_memfd(const struct uipc__ring_params *p);
+int uipc__ring_attach_fd(struct uipc__ring_ep *ep, int fd, unsigned side,
+                         const struct uipc__ring_params *p, int bell);
+
 int uipc__ring_pair(struct uipc__ring_ep *a, struct uipc__ring_ep *b,
                     const struct uipc__ring_params *p);
 
@@ -102,6 +117,15 @@ int uipc__ring_unlink_at(int dirfd, const char *name, bool persistent, bool forc
  */
 int uipc__ring_probe_dir(const char *dir, const char *scheme, const char *uri_prefix,
                          bool persistent, uipc__probe_emit emit, void *arg);
+/* The same for one entry of a walk whose w is the first member of this
+ * (shm: walks /dev/shm itself, for its services' sockets). */
+struct uipc__ring_walk {
+    struct uipc__probe_walk w;
+    const char *scheme, *prefix;
+    bool persistent;
+};
+int uipc__ring_probe_row(struct uipc__probe_walk *w, int dirfd, const char *name,
+                         const struct stat *st);
 
 /*
  * Releases everything.  Returns true when this process held the last
@@ -147,5 +171,9 @@ int uipc__ring_ch_send_commit(struct uipc_channel *ch, size_t len);
 ssize_t uipc__ring_ch_recv_peek(struct uipc_channel *ch, const void **buf,
                                 struct uipc__deadline *dl);
 int uipc__ring_ch_recv_release(struct uipc_channel *ch);
+/* uipc_poll (internal.h: poll_ready, poll_spin_ns); the spin is ?spin=. */
+int uipc__ring_poll_ready(struct uipc__ring_ep *ep, int events, struct uipc__pollwait *w);
+int uipc__ring_ch_poll_ready(struct uipc_channel *ch, int events, struct uipc__pollwait *w);
+int64_t uipc__ring_ch_poll_spin_ns(const struct uipc_channel *ch);
 
 #endif /* UIPC_RING_EP_H */

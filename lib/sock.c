@@ -38,6 +38,21 @@ static int parse_common(const struct uipc__uri *u, struct uipc__sockspec *s, uin
     return uipc__uri_mode(u, &s->mode);
 }
 
+int uipc__sock_parse_allow(const struct uipc__uri *u, struct uipc__sockspec *s)
+{
+    size_t pos = 0;
+    const char *v;
+    while ((v = uipc__uri_next(u, "allow_uid", &pos))) {
+        long uid;
+        struct uipc__uri one = {.nkeys = 1, .kv = {{"allow_uid", v}}};
+        if (s->nallow == UIPC__MAX_ALLOW ||
+            uipc__uri_long(&one, "allow_uid", 0, (long)UINT_MAX - 1, 0, &uid) < 0)
+            return -EINVAL;
+        s->allow[s->nallow++] = (uid_t)uid;
+    }
+    return 0;
+}
+
 int uipc__sock_parse_unix(const struct uipc__uri *u, struct uipc__sockspec *s)
 {
     memset(s, 0, sizeof *s);
@@ -65,16 +80,9 @@ int uipc__sock_parse_unix(const struct uipc__uri *u, struct uipc__sockspec *s)
     if (r < 0)
         return r;
 
-    size_t pos = 0;
-    const char *v;
-    while ((v = uipc__uri_next(u, "allow_uid", &pos))) {
-        long uid;
-        struct uipc__uri one = {.nkeys = 1, .kv = {{"allow_uid", v}}};
-        if (s->nallow == UIPC__MAX_ALLOW ||
-            uipc__uri_long(&one, "allow_uid", 0, (long)UINT_MAX - 1, 0, &uid) < 0)
-            return -EINVAL;
-        s->allow[s->nallow++] = (uid_t)uid;
-    }
+    r = uipc__sock_parse_allow(u, s);
+    if (r < 0)
+        return r;
 
     struct sockaddr_un *un = &s->addr.u.un;
     un->sun_family = AF_UNIX;
@@ -298,9 +306,24 @@ static void attach_fd(struct uipc__sock_channel *c, int fd)
     uipc__pollset_add(&c->f.ps, fd);
 }
 
+/* The port of an inet address, 0 for a unix one. */
+static uint16_t inet_port(const struct uipc__sockaddr *a)
+{
+    switch (a->u.sa.sa_family) {
+    case AF_INET:
+        return ntohs(a->u.in.sin_port);
+    case AF_INET6:
+        return ntohs(a->u.in6.sin6_port);
+    default:
+        return 0;
+    }
+}
+
 int uipc__sock_open(struct uipc_channel *ch, const struct uipc__sockspec *s, int flags)
 {
     struct uipc__sock_channel *c = (struct uipc__sock_channel *)ch;
+    if (!(flags & UIPC_CREATE) && s->addr.u.sa.sa_family != AF_UNIX && inet_port(&s->addr) == 0)
+        return -EINVAL; /* port 0 is for the side that binds: nothing to connect to */
     c->spec = *s;
     c->listen_fd = -1;
     uipc__framer_init(&c->f, -1, -1, true);
@@ -531,6 +554,12 @@ int uipc__sock_listen(struct uipc_listener *l, const struct uipc__sockspec *s, i
     return sl->fd < 0 ? sl->fd : 0;
 }
 
+int uipc__sock_accept_fd(struct uipc_listener *l, const struct uipc__deadline *dl)
+{
+    struct uipc__sock_listener *sl = (struct uipc__sock_listener *)l;
+    return accept_one(sl->fd, &sl->spec, dl);
+}
+
 int uipc__sock_accept(struct uipc_listener *l, struct uipc_channel *ch, struct uipc__deadline *dl)
 {
     struct uipc__sock_listener *sl = (struct uipc__sock_listener *)l;
@@ -557,4 +586,90 @@ int uipc__sock_listener_close(struct uipc_listener *l, bool remove)
 int uipc__sock_listener_pollfd(const struct uipc_listener *l)
 {
     return ((const struct uipc__sock_listener *)l)->fd;
+}
+
+/* ---- readiness for uipc_poll ---- */
+
+/* unix: seqpacket: the kernel keeps whole records, so its readiness is exact. */
+static int seq_poll_ready(struct uipc__sock_channel *c, int events, struct uipc__pollwait *w)
+{
+    if (c->f.broken || c->f.eof)
+        return UIPC_POLLHUP | events;
+    short want = (short)(POLLRDHUP | ((events & UIPC_POLLIN) ? POLLIN : 0) |
+                         ((events & UIPC_POLLOUT) ? POLLOUT : 0));
+    short rev = uipc__poll_fd_now(c->f.rfd, want);
+    int bits = (rev & (POLLHUP | POLLRDHUP | POLLERR)) ? UIPC_POLLHUP : 0;
+    if ((events & UIPC_POLLIN) && (rev & (POLLIN | POLLHUP | POLLERR)))
+        bits |= UIPC_POLLIN;
+    if ((events & UIPC_POLLOUT) && (rev & (POLLOUT | POLLHUP | POLLERR)))
+        bits |= UIPC_POLLOUT;
+    if (!bits && w)
+        uipc__pollwait_add(w, c->f.rfd, want & (POLLIN | POLLOUT));
+    return bits;
+}
+
+int uipc__sock_poll_ready(struct uipc_channel *ch, int events, struct uipc__pollwait *w)
+{
+    struct uipc__sock_channel *c = (struct uipc__sock_channel *)ch;
+    if (c->listen_fd >= 0 || c->connecting) {
+        /* The peer first: accept it or finish the connect, without waiting. */
+        struct uipc__deadline now;
+        uipc__deadline_start(&now, 0);
+        int r = ensure_peer(c, &now);
+        if (r == -EAGAIN) {
+            if (w && c->listen_fd >= 0)
+                uipc__pollwait_add(w, c->listen_fd, POLLIN);
+            else if (w)
+                uipc__pollwait_add(w, c->f.wfd, POLLOUT);
+            return 0;
+        }
+        if (r < 0)
+            return events; /* the connect failed: every call says so at once */
+    }
+    if (c->spec.type == SOCK_SEQPACKET)
+        return seq_poll_ready(c, events, w);
+    return uipc__framer_poll_ready(&c->f, events, w);
+}
+
+/* ---- URIs: port 0 resolved ---- */
+
+int uipc__sock_bound_uri(int fd, const char *given, char *buf, size_t cap)
+{
+    struct uipc__sockaddr a;
+    a.len = sizeof a.u;
+    if (fd < 0 || getsockname(fd, &a.u.sa, &a.len) < 0)
+        return 0; /* nothing bound (yet): the text as given */
+    if (a.u.sa.sa_family != AF_INET && a.u.sa.sa_family != AF_INET6)
+        return 0;
+    char host[INET6_ADDRSTRLEN];
+    const void *addr = a.u.sa.sa_family == AF_INET ? (const void *)&a.u.in.sin_addr
+                                                   : (const void *)&a.u.in6.sin6_addr;
+    if (!inet_ntop(a.u.sa.sa_family, addr, host, sizeof host))
+        return -errno;
+    const char *colon = strchr(given, ':');
+    const char *query = strchr(given, '?');
+    if (!colon)
+        return -EINVAL;
+    int n = snprintf(buf, cap, "%.*s://%s%s%s:%u%s", (int)(colon - given), given,
+                     a.u.sa.sa_family == AF_INET6 ? "[" : "", host,
+                     a.u.sa.sa_family == AF_INET6 ? "]" : "", (unsigned)inet_port(&a),
+                     query ? query : "");
+    return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 1;
+}
+
+int uipc__sock_uri(const struct uipc_channel *ch, const char *given, char *buf, size_t cap)
+{
+    const struct uipc__sock_channel *c = (const struct uipc__sock_channel *)ch;
+    if (c->listen_fd < 0 || inet_port(&c->spec.addr) != 0)
+        return 0; /* a client, or a fixed port: as given */
+    return uipc__sock_bound_uri(c->listen_fd, given, buf, cap);
+}
+
+int uipc__sock_listener_uri(const struct uipc_listener *l, const char *given, char *buf,
+                            size_t cap)
+{
+    const struct uipc__sock_listener *sl = (const struct uipc__sock_listener *)l;
+    if (inet_port(&sl->spec.addr) != 0)
+        return 0;
+    return uipc__sock_bound_uri(sl->fd, given, buf, cap);
 }

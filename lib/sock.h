@@ -60,6 +60,8 @@ struct uipc__sock_listener {
     struct uipc__sockspec spec;
 };
 
+/* Parses ?allow_uid=N (repeatable) into s->allow (unix:, shm: listeners). */
+int uipc__sock_parse_allow(const struct uipc__uri *u, struct uipc__sockspec *s);
 /* Parses the unix: address (path or @abstract) and its keys. */
 int uipc__sock_parse_unix(const struct uipc__uri *u, struct uipc__sockspec *s);
 /* Parses the tcp: host:port (numeric or a name) and its keys. */
@@ -76,8 +78,24 @@ int uipc__sock_pollfd(const struct uipc_channel *ch);
 int uipc__sock_peer_cred(const struct uipc_channel *ch, pid_t *pid, uid_t *uid, gid_t *gid);
 int uipc__sock_listen(struct uipc_listener *l, const struct uipc__sockspec *s, int flags);
 int uipc__sock_accept(struct uipc_listener *l, struct uipc_channel *ch, struct uipc__deadline *dl);
+/* Accepts the next allowed peer's connected socket (the shm: listener's
+ * handshake runs over it): the descriptor, or a negative errno. */
+int uipc__sock_accept_fd(struct uipc_listener *l, const struct uipc__deadline *dl);
 int uipc__sock_listener_close(struct uipc_listener *l, bool remove);
 int uipc__sock_listener_pollfd(const struct uipc_listener *l);
+/*
+ * URIs (the uri and listener_uri operations): with port 0, the text given
+ * rewritten to the address and port the kernel bound, "tcp://127.0.0.1:41234"
+ * (IPv6 in brackets), query kept; otherwise 0 (the text as given).
+ * uipc__sock_bound_uri does it for any inet socket fd (udp: uses it too).
+ */
+int uipc__sock_bound_uri(int fd, const char *given, char *buf, size_t cap);
+int uipc__sock_uri(const struct uipc_channel *ch, const char *given, char *buf, size_t cap);
+int uipc__sock_listener_uri(const struct uipc_listener *l, const char *given, char *buf,
+                            size_t cap);
+/* uipc_poll readiness (internal.h); accepts the one peer of a UIPC_CREATE
+ * channel or finishes its connect on the way, without waiting. */
+int uipc__sock_poll_ready(struct uipc_channel *ch, int events, struct uipc__pollwait *w);
 /* Seqpacket: makes room in fd's send buffer for a max_msg record;
  * -EMSGSIZE when the kernel will not (net.core.wmem_max).  0 for streams. */
 int uipc__sock_seq_room(const struct uipc__sockspec *s, int fd);

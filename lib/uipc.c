@@ -83,6 +83,46 @@ static struct uipc_channel *channel_new(const struct uipc_transport *tp, bool ow
     return ch;
 }
 
+/* ---- URIs of endpoints (uipc_uri, uipc_listener_uri) ---- */
+
+/*
+ * Keeps in *dst the URI a client opens: what the transport's uri operation
+ * resolved (resolved == 1, in buf) or the text as given (resolved == 0).
+ */
+static int keep_uri(char **dst, const char *given, int resolved, const char *buf)
+{
+    if (resolved < 0)
+        return resolved;
+    *dst = strdup(resolved > 0 ? buf : given);
+    return *dst ? 0 : -ENOMEM;
+}
+
+static int channel_keep_uri(struct uipc_channel *ch, const char *given)
+{
+    char buf[UIPC__URI_MAX + 1];
+    int r = ch->tp->uri ? ch->tp->uri(ch, given, buf, sizeof buf) : 0;
+    return keep_uri(&ch->uri, given, r, buf);
+}
+
+static int listener_keep_uri(struct uipc_listener *l, const char *given)
+{
+    char buf[UIPC__URI_MAX + 1];
+    int r = l->tp->listener_uri ? l->tp->listener_uri(l, given, buf, sizeof buf) : 0;
+    return keep_uri(&l->uri, given, r, buf);
+}
+
+UIPC_API const char *uipc_uri(const uipc_channel *ch)
+{
+    return ch ? ch->uri : NULL;
+}
+
+UIPC_API const char *uipc_listener_uri(const uipc_listener *l)
+{
+    return l ? l->uri : NULL;
+}
+
+/* ---- channels ---- */
+
 UIPC_API int uipc_open(uipc_channel **out, const char *uri, int flags)
 {
     if (out)
@@ -103,6 +143,8 @@ UIPC_API int uipc_open(uipc_channel **out, const char *uri, int flags)
     else
         r = tp->open(ch, u, flags);
     free(u);
+    if (r == 0 && (r = channel_keep_uri(ch, uri)) < 0)
+        tp->close(ch, ch->owner);
     if (r < 0) {
         free(ch);
         return r;
@@ -132,6 +174,12 @@ UIPC_API int uipc_pair(const char *uri, uipc_channel **a, uipc_channel **b)
     else
         r = tp->pair(ca, cb, u);
     free(u);
+    if (r == 0 && ((r = keep_uri(&ca->uri, uri, 0, NULL)) < 0 ||
+                   (r = keep_uri(&cb->uri, uri, 0, NULL)) < 0)) {
+        tp->close(ca, false);
+        tp->close(cb, false);
+        free(ca->uri);
+    }
     if (r < 0) {
         free(ca);
         free(cb);
@@ -246,6 +294,7 @@ UIPC_API int uipc_close(uipc_channel *ch)
      * its inherited copy leaves it alone). */
     int r = ch->tp->close(ch, ch->owner && ch->opener == getpid());
     free(ch->zc_buf);
+    free(ch->uri);
     free(ch);
     return r;
 }
@@ -326,6 +375,8 @@ UIPC_API int uipc_listen(uipc_listener **out, const char *uri, int flags)
         l->tp = tp;
         l->opener = getpid();
         r = tp->listen(l, u, flags | UIPC_CREATE);
+        if (r == 0 && (r = listener_keep_uri(l, uri)) < 0)
+            tp->listener_close(l, true);
     }
     free(u);
     if (r < 0) {
@@ -348,6 +399,8 @@ static int accept_call(uipc_listener *l, uipc_channel **out, int timeout_ms)
     struct uipc__deadline dl;
     uipc__deadline_start(&dl, timeout_ms);
     int r = l->tp->accept(l, ch, &dl);
+    if (r == 0 && (r = keep_uri(&ch->uri, l->uri, 0, NULL)) < 0)
+        l->tp->close(ch, false);
     if (r < 0) {
         free(ch);
         return r;
@@ -373,6 +426,7 @@ UIPC_API int uipc_listener_close(uipc_listener *l)
     if (BUSY_INSIDE(l))
         return -EBUSY;
     int r = l->tp->listener_close(l, l->opener == getpid());
+    free(l->uri);
     free(l);
     return r;
 }

@@ -291,7 +291,8 @@ int uipc__uri_host_port(const struct uipc__uri *u, char *host, size_t hostcap, u
         return -EINVAL;
     const char *e;
     uint64_t p;
-    if (parse_u64(ps, &e, &p) < 0 || *e != '\0' || p == 0 || p > 65535 || ps[0] == '0')
+    /* Port 0 ("the kernel chooses") only as the single digit 0. */
+    if (parse_u64(ps, &e, &p) < 0 || *e != '\0' || p > 65535 || (ps[0] == '0' && ps[1]))
         return -EINVAL;
     memcpy(host, hs, hlen);
     host[hlen] = '\0';

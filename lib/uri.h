@@ -65,8 +65,10 @@ int uipc__uri_mode(const struct uipc__uri *u, mode_t *out);
 
 /*
  * Splits the authority into host and port for the inet schemes: "1.2.3.4:80",
- * "[::1]:80", "localhost:80".  The port must be 1..65535; host is copied
- * without brackets.  -EINVAL when either is missing or malformed.
+ * "[::1]:80", "localhost:80".  The port must be 0..65535, where 0 asks the
+ * kernel to choose one (only a side that binds may accept it: a connecting
+ * caller refuses port 0 itself); host is copied without brackets.  -EINVAL
+ * when either is missing or malformed.
  */
 int uipc__uri_host_port(const struct uipc__uri *u, char *host, size_t hostcap, uint16_t *port);
 

@@ -4,7 +4,8 @@
 # benchmark, skipping those already present.  Needs root (or sudo).
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libcmocka-dev python3 valgrind
-      clang libclang-rt-14-dev libzmq3-dev libnng-dev)
+      clang libclang-rt-14-dev libzmq3-dev libnng-dev
+      curl apache2-utils)  # examples/web_workers is tested with curl and ab
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -123,6 +123,62 @@ wait "$rp"
 check "recv exits 0 at end of stream" test $? = 0
 check "arguments arrive as messages" test "$(cat "$T/out")" = "$(printf 'alpha\nbeta\n-gamma\n')"
 
+# ---- recv --listen: many senders at once, each named ----
+wait_listening() { # wait_listening ERRFILE: the URI once "listening on URI" was printed
+    for _ in $(seq 100); do
+        sed -n 's/^uipc recv: listening on //p' "$1" | grep . && return 0
+        sleep 0.05
+    done
+    return 1
+}
+for luri in "unix://$T/lsn.sock" "unix:@$TAG-lsn?type=seqpacket" "tcp://127.0.0.1:0" "shm://$TAG-lsn"; do
+    : > "$T/lerr" # emptied here: the background shell may open it after we read it
+    "$U" recv --listen --timeout 20000 -n 9 "$luri" > "$T/lout" 2>> "$T/lerr" &
+    lp=$!; BG+=("$lp")
+    curi=$(wait_listening "$T/lerr")
+    check "$luri: recv --listen says where it listens" test -n "$curi"
+    case $luri in tcp*) check "$luri: port 0 resolved" test "${curi##*:}" != 0 ;; esac
+    sp=()
+    for k in 1 2 3; do
+        "$U" send --timeout 20000 "$curi" "s$k-a" "s$k-b" "s$k-c" & sp+=($!)
+    done
+    for p in "${sp[@]}"; do wait "$p"; done
+    wait "$lp"
+    check "$luri: recv --listen exits 0 after -n 9 ($(tr '\n' '|' < "$T/lerr"))" test $? = 0
+    check "$luri: nine messages ($(tr '\n' '|' < "$T/lout") $(tr '\n' '|' < "$T/lerr"))" test "$(wc -l < "$T/lout")" = 9
+    for k in 1 2 3; do
+        # Each sender's messages, in order, under one client name.
+        mine=$(grep ": s$k-" "$T/lout")
+        check "$luri: sender $k's messages in order" test "$(echo "$mine" | sed 's/.*: //' | tr '\n' ' ')" = "s$k-a s$k-b s$k-c "
+        check "$luri: sender $k under one name" test "$(echo "$mine" | sed 's/: s.*//' | sort -u | wc -l)" = 1
+    done
+    case $luri in
+    unix* | shm*) check "$luri: senders named by pid and uid" grep -q "^client [0-9]* (pid [0-9]*, uid $(id -u)): s1-a" "$T/lout" ;;
+    *) check "$luri: senders named by number" grep -q "^client [0-9]*: s1-a" "$T/lout" ;;
+    esac
+    check "$luri: arrivals reported" test "$(grep -c ' connected$' "$T/lerr")" = 3
+done
+check "recv --listen removed its socket file" test ! -e "$T/lsn.sock"
+check "recv --listen on shm: left nothing in /dev/shm" test ! -e "/dev/shm/$TAG-lsn"
+
+# ---- a shm: service in ls: live with its clients, stale once killed, rm ----
+svc="shm://$TAG-svc"
+: > "$T/serr"
+"$U" recv --listen --timeout 20000 -n 100 "$svc" > /dev/null 2>> "$T/serr" &
+sp=$!; BG+=("$sp")
+wait_listening "$T/serr" > /dev/null
+for k in 1 2; do "$U" recv --timeout 20000 "$svc" > /dev/null 2>&1 & BG+=($!); done
+for _ in $(seq 100); do
+    [ "$(grep -c ' connected$' "$T/serr")" = 2 ] && break
+    sleep 0.05
+done
+svc_row() { "$U" ls | awk -v u="$svc" '$NF == u { print $3, $4 }'; }
+check "ls shows the shm: service live with its 2 clients ($(svc_row))" test "$(svc_row)" = "live 2"
+kill -9 "$sp"; wait "$sp" 2> /dev/null
+check "ls shows the killed service stale ($(svc_row))" test "$(svc_row | cut -d' ' -f1)" = stale
+"$U" rm "$svc"
+check "rm removes the stale service" test ! -e "/dev/shm/$TAG-svc"
+
 # ---- ls and rm: live, closed, stale after SIGKILL, removed ----
 listed() { # listed URI STATE
     "$U" ls --dir "$T" | awk -v u="$1" -v s="$2" '$NF == u && $3 == s { f = 1 } END { exit !f }'
@@ -265,6 +321,13 @@ one_line_fail 2 "--timeout" "$U" send --timeout soon "fifo://$T/x" hi
 one_line_fail 2 "--excl needs --create" "$U" send --excl "fifo://$T/x" hi
 one_line_fail 2 "--raw reads standard input" "$U" send --raw "fifo://$T/x" hi
 one_line_fail 2 "unexpected argument" "$U" recv "fifo://$T/x" extra
+one_line_fail 2 "--listen takes none of" "$U" recv --listen --raw "unix://$T/x"
+one_line_fail 2 "unknown option '--listen'" "$U" send --listen "unix://$T/x" hi
+one_line_fail 1 "Not supported" "$U" recv --listen "fifo://$T/x"
+one_line_fail 1 "Not supported" "$U" recv --listen "pipe:"
+"$U" recv --listen --timeout 100 "unix://$T/idle.sock" 2> "$T/err"
+check "recv --listen with nobody times out (exit 1)" test $? = 1
+check "recv --listen says it timed out" grep -q "Timed out" "$T/err"
 one_line_fail 2 "unknown command" "$U" frobnicate
 one_line_fail 2 "--sizes" "$U" bench --sizes 0
 one_line_fail 2 "--sizes" "$U" bench --sizes 64,lots
@@ -361,6 +424,20 @@ else
 fi
 check "bench --svg wrote an SVG document" sh -c "head -c 200 '$T/bench.svg' | grep -q '<svg' && tail -1 '$T/bench.svg' | grep -q '</svg>'"
 check "bench printed progress on stderr" grep -q "round 1/1" "$T/bench.err"
+
+# ---- bench --servers: one server thread, 1/8/64 clients; structure only ----
+UIPC_BENCH_TINY=1 "$U" bench --servers --json > "$T/srv.json" 2> "$T/srv.err"
+check "bench --servers --json exits 0 ($(tail -3 "$T/srv.err"))" test $? = 0
+if command -v python3 > /dev/null; then
+    check "bench --servers: rows for the unix: and tcp: listeners at 1, 8, 64 clients" python3 -c "
+import json, sys
+rows = json.load(open('$T/srv.json'))['rows']
+want = {(n, c) for n in ('uipc unix listener', 'uipc tcp listener') for c in (1, 8, 64)}
+got = {(r['name'], r['clients']) for r in rows if r['ok'] and r['round_trips_per_s'] > 0}
+sys.exit(0 if want <= got else 1)"
+fi
+check "bench --servers left nothing in /dev/shm" sh -c "! ls /dev/shm | grep -q '^uipc-bsrv-'"
+one_line_fail 2 "--servers takes only" "$U" bench --servers --csv
 
 echo "$PASS passed, $FAIL failed"
 [ "$FAIL" = 0 ]

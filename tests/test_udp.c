@@ -214,7 +214,7 @@ static void test_bad_input(void **state)
         "udp://",
         "udp://127.0.0.1",
         "udp://127.0.0.1:",
-        "udp://127.0.0.1:0",
+        "udp://127.0.0.1:00",
         "udp://127.0.0.1:65536",
         "udp://127.0.0.1:abc",
         "udp://127.0.0.1:-1",
@@ -238,6 +238,8 @@ static void test_bad_input(void **state)
             fail_msg("%s (client): %d (%s)", bad[i], r, uipc_strerror(r));
         assert_null(ch);
     }
+    /* Port 0: the owner binds one the kernel chooses, a client cannot. */
+    assert_int_equal(uipc_open(&ch, "udp://127.0.0.1:0", 0), -EINVAL);
     new_uri();
     uipc_channel *srv;
     assert_int_equal(uipc_open(&srv, uri, UIPC_CREATE), 0);

@@ -38,7 +38,8 @@ static const struct bad_uri bad_uris[] = {
     {"unix", 0, -EINVAL},
     {"tcp://127.0.0.1", UIPC_CREATE, -EINVAL},
     {"tcp://127.0.0.1:", UIPC_CREATE, -EINVAL},
-    {"tcp://127.0.0.1:0", UIPC_CREATE, -EINVAL},
+    {"tcp://127.0.0.1:0", 0, -EINVAL}, /* port 0 only for the side that binds */
+    {"tcp://127.0.0.1:00", UIPC_CREATE, -EINVAL},
     {"tcp://127.0.0.1:65536", UIPC_CREATE, -EINVAL},
     {"tcp://127.0.0.1:99999999999999999999", UIPC_CREATE, -EINVAL},
     {"tcp://127.0.0.1:-1", UIPC_CREATE, -EINVAL},

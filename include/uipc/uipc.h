@@ -202,7 +202,8 @@ UIPC_API int uipc_peer_cred(const uipc_channel *ch, pid_t *pid, uid_t *uid, gid_
 /*
  * A server that accepts many peers, each on its own channel (unix:, tcp:).
  * Flags as for uipc_open with UIPC_CREATE implied.  -ENOTSUP on transports
- * that are not connection-oriented.
+ * that are not connection-oriented.  "tcp://host:0" binds a port the
+ * kernel chooses: uipc_listener_uri tells it.
  */
 UIPC_API int uipc_listen(uipc_listener **out, const char *uri, int flags);
 /* Waits for the next peer and returns its channel in *out. */
@@ -211,6 +212,48 @@ UIPC_API int uipc_accept(uipc_listener *l, uipc_channel **out, int timeout_ms);
 UIPC_API int uipc_listener_close(uipc_listener *l);
 /* A descriptor that polls readable when uipc_accept may not block. */
 UIPC_API int uipc_listener_pollfd(const uipc_listener *l);
+
+/*
+ * The URI a client opens to reach this listener or channel: the text it was
+ * opened with, except that port 0 (tcp:, udp:) is replaced by the address
+ * and port the kernel bound ("tcp://127.0.0.1:41234"); for unix:@name and
+ * shm: it is the name.  A channel from uipc_accept reports its listener's
+ * URI (the service it belongs to), one from uipc_pair the URI given to
+ * uipc_pair.  The string belongs to the handle and lives as long as it;
+ * NULL for a NULL handle.
+ */
+UIPC_API const char *uipc_listener_uri(const uipc_listener *l);
+UIPC_API const char *uipc_uri(const uipc_channel *ch);
+
+/* ------------------------------------------------------------------ */
+/* Waiting on many channels                                            */
+/* ------------------------------------------------------------------ */
+
+enum { UIPC_POLLIN = 1, UIPC_POLLOUT = 2, UIPC_POLLHUP = 4 };
+
+typedef struct uipc_pollitem {
+    uipc_channel *ch;  /* a channel ...                               */
+    uipc_listener *l;  /* ... or a listener (exactly one is non-NULL) */
+    short events;      /* UIPC_POLLIN and/or UIPC_POLLOUT             */
+    short revents;     /* out; UIPC_POLLHUP: the peer is gone         */
+} uipc_pollitem;
+
+/*
+ * Waits until at least one of the n items is ready, or timeout_ms passes,
+ * over any mix of transports, and returns how many items have revents set
+ * (-EAGAIN for a timeout of 0, -ETIMEDOUT otherwise).  Level-triggered:
+ * after UIPC_POLLIN, uipc_recv(ch, ..., 0) returns a message or -EPIPE
+ * (uipc_accept(l, ..., 0) a client), except on queues shared with other
+ * readers (mq:, sysvmq:), where another reader may have taken it.
+ * UIPC_POLLOUT: a send of a short message would not wait now (a long one
+ * may still).  UIPC_POLLHUP is reported whether asked for or not, once the
+ * peer has closed or died (a receive then drains what it sent, then
+ * -EPIPE).  On shm: a message already waiting is found without a system
+ * call.  -EINVAL for items NULL with n > 0, an item with both or neither
+ * of ch and l, or an event bit other than these three.  With n == 0 it
+ * just waits out the timeout.
+ */
+UIPC_API int uipc_poll(uipc_pollitem *items, size_t n, int timeout_ms);
 
 /* ------------------------------------------------------------------ */
 /* Message attributes                                                  */

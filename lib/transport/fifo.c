@@ -281,6 +281,18 @@ static int fifo_pollfd(const struct uipc_channel *ch)
     return uipc__framer_pollfd(&((struct fifo_channel *)ch)->f);
 }
 
+/* Until the owner has seen its peer, its own writer hides the peer's end
+ * of stream: uipc_poll looks again now and then to notice the arrival. */
+static int fifo_poll_ready(struct uipc_channel *ch, int events, struct uipc__pollwait *w)
+{
+    struct fifo_channel *c = (struct fifo_channel *)ch;
+    bool seen = !ch->owner || owner_sees_peer(c, false);
+    int rev = uipc__framer_poll_ready(&c->f, events, w);
+    if (rev == 0 && w && !seen)
+        w->nap = true;
+    return rev;
+}
+
 static int fifo_unlink(const struct uipc__uri *u, bool force)
 {
     char c2s[PATH_MAX], s2c[PATH_MAX];
@@ -338,4 +350,5 @@ const struct uipc_transport uipc__transport_fifo = {
     .unlink = fifo_unlink,
     .probe = fifo_probe,
     .pollfd = fifo_pollfd,
+    .poll_ready = fifo_poll_ready,
 };

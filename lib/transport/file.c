@@ -476,6 +476,32 @@ static ssize_t file_recv(struct uipc_channel *ch, void *buf, size_t cap, uipc_ms
     return r;
 }
 
+/* Readiness for uipc_poll: a committed record is a look at the mapped
+ * header; the writer's end is asked only when none waits.  Appending never
+ * waits for the reader: UIPC_POLLOUT always holds. */
+static int file_poll_ready(struct uipc_channel *ch, int events, struct uipc__pollwait *w)
+{
+    struct file_channel *c = (struct file_channel *)ch;
+    int rev = events & UIPC_POLLOUT;
+    for (int look = 0; look < 2 && !(rev & UIPC_POLLIN); look++) {
+        uint64_t commit = atomic_load_explicit(&c->in.hdr->commit_off, memory_order_acquire);
+        if (c->in.off < commit)
+            rev |= events & UIPC_POLLIN;
+        else if (c->eof || writer_gone(c))
+            rev |= UIPC_POLLHUP | (events & UIPC_POLLIN);
+        else if (!w)
+            break;
+        else if (look == 0)
+            drain_inotify(c->ino_fd); /* before sleeping: older events are seen */
+    }
+    if (!rev && w && (events & UIPC_POLLIN)) {
+        uipc__pollset_signal(&c->ps, false);
+        uipc__pollwait_add(w, c->ps.epfd, POLLIN);
+    }
+    return rev;
+}
+
+
 /* ---- life cycle ---- */
 
 static int watch_incoming(struct file_channel *c, const char *path)
@@ -687,4 +713,5 @@ const struct uipc_transport uipc__transport_file = {
     .unlink = file_unlink,
     .probe = file_probe,
     .pollfd = file_pollfd,
+    .poll_ready = file_poll_ready,
 };

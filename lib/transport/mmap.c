@@ -106,4 +106,6 @@ const struct uipc_transport uipc__transport_mmap = {
     .send_commit = uipc__ring_ch_send_commit,
     .recv_peek = uipc__ring_ch_recv_peek,
     .recv_release = uipc__ring_ch_recv_release,
+    .poll_ready = uipc__ring_ch_poll_ready,
+    .poll_spin_ns = uipc__ring_ch_poll_spin_ns,
 };

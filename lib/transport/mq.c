@@ -46,6 +46,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <mqueue.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -459,7 +460,7 @@ static int mq_row(struct uipc__probe_walk *w, int dirfd, const char *name,
     if (live) {
         char token[NAME_MAX + 16];
         snprintf(token, sizeof token, "@uipc-mq%s", c2s);
-        info.pid = uipc__probe_sock_holder(token);
+        info.pid = uipc__probe_sock_holder(token, NULL);
     }
     return w->emit(&info, w->arg);
 }
@@ -496,7 +497,7 @@ static int mq_probe_tokens(uipc__probe_emit emit, void *arg)
             uipc__probe_fill(&info, "mq", UIPC_RDV_LIVE, &st, false, "mq://%.*s",
                              (int)(strlen(c2s) - 4), c2s) < 0)
             continue;
-        info.pid = uipc__probe_sock_holder(token);
+        info.pid = uipc__probe_sock_holder(token, NULL);
         r = emit(&info, arg);
     }
     fclose(f);
@@ -530,6 +531,26 @@ static int mq_pollfd_op(const struct uipc_channel *ch)
     return ep;
 }
 
+/* A message queue descriptor polls like a file: readable when a message
+ * waits, writable when the queue has room.  No peer to lose: no POLLHUP. */
+static int mq_poll_ready_op(struct uipc_channel *ch, int events, struct uipc__pollwait *w)
+{
+    struct mq_channel *c = (struct mq_channel *)ch;
+    int rev = 0;
+    if ((events & UIPC_POLLIN) &&
+        (c->held || (uipc__poll_fd_now((int)c->rq, POLLIN) & (POLLIN | POLLERR))))
+        rev |= UIPC_POLLIN;
+    if ((events & UIPC_POLLOUT) && (uipc__poll_fd_now((int)c->wq, POLLOUT) & (POLLOUT | POLLERR)))
+        rev |= UIPC_POLLOUT;
+    if (rev || !w)
+        return rev;
+    if (events & UIPC_POLLIN)
+        uipc__pollwait_add(w, (int)c->rq, POLLIN);
+    if (events & UIPC_POLLOUT)
+        uipc__pollwait_add(w, (int)c->wq, POLLOUT);
+    return 0;
+}
+
 const struct uipc_transport uipc__transport_mq = {
     .scheme = "mq",
     .size = sizeof(struct mq_channel),
@@ -544,4 +565,5 @@ const struct uipc_transport uipc__transport_mq = {
     .unlink = mq_unlink_op,
     .probe = mq_probe,
     .pollfd = mq_pollfd_op,
+    .poll_ready = mq_poll_ready_op,
 };

@@ -84,6 +84,11 @@ static int pipe_pollfd(const struct uipc_channel *ch)
     return uipc__framer_pollfd(&((struct pipe_channel *)ch)->f);
 }
 
+static int pipe_poll_ready(struct uipc_channel *ch, int events, struct uipc__pollwait *w)
+{
+    return uipc__framer_poll_ready(&((struct pipe_channel *)ch)->f, events, w);
+}
+
 const struct uipc_transport uipc__transport_pipe = {
     .scheme = "pipe",
     .size = sizeof(struct pipe_channel),
@@ -94,4 +99,5 @@ const struct uipc_transport uipc__transport_pipe = {
     .recv = pipe_recv,
     .close = pipe_close,
     .pollfd = pipe_pollfd,
+    .poll_ready = pipe_poll_ready,
 };

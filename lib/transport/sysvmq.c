@@ -357,6 +357,46 @@ static int sysvmq_unlink(const struct uipc__uri *u, bool force)
 }
 
 /*
+ * Readiness for uipc_poll.  Both directions share the queue, so a message
+ * count says nothing: the queue is read by position with MSG_COPY (a copy
+ * of one byte, the message stays) until one this side would receive turns
+ * up (an attacher: any s2c type, the filter of a plain uipc_recv).  A
+ * kernel without MSG_COPY (CONFIG_CHECKPOINT_RESTORE) falls back to "the
+ * queue is not empty", which may report a message of the other direction.
+ * Room is msg_qbytes against msg_cbytes.  Nothing can be slept on: uipc_poll
+ * naps between looks.
+ */
+static int sysvmq_poll_ready(struct uipc_channel *ch, int events, struct uipc__pollwait *w)
+{
+    struct sysvmq_channel *c = (struct sysvmq_channel *)ch;
+    int rev = 0;
+    struct msqid_ds st;
+    if (msgctl(c->id, IPC_STAT, &st) < 0)
+        return events; /* removed or forbidden: every call says so at once */
+    if ((events & UIPC_POLLOUT) && st.msg_cbytes + 1 <= st.msg_qbytes)
+        rev |= UIPC_POLLOUT;
+    for (long i = 0; (events & UIPC_POLLIN) && i < (long)st.msg_qnum; i++) {
+        struct {
+            long mtype;
+            char mtext[1];
+        } m;
+        if (msgrcv(c->id, &m, sizeof m.mtext, i, IPC_NOWAIT | MSG_COPY | MSG_NOERROR) < 0) {
+            if (errno == ENOMSG)
+                break; /* taken meanwhile */
+            rev |= UIPC_POLLIN; /* no MSG_COPY: the queue is not empty */
+            break;
+        }
+        if ((m.mtype == C2S_TYPE) == ch->owner) {
+            rev |= UIPC_POLLIN;
+            break;
+        }
+    }
+    if (!rev && w)
+        w->nap = true;
+    return rev;
+}
+
+/*
  * probe: the keyed queues of /proc/sysvipc/msg.  A System V queue carries
  * no mark of its maker: one whose owner's token is bound is libuipc's and
  * live; a keyed queue without it is listed stale, whoever made it (the
@@ -396,7 +436,7 @@ static int sysvmq_probe(const char *dir, uipc__probe_emit emit, void *arg)
         if (live) {
             char token[64];
             snprintf(token, sizeof token, "@" TOKEN_PREFIX "%s", hex);
-            info.pid = uipc__probe_sock_holder(token);
+            info.pid = uipc__probe_sock_holder(token, NULL);
         }
         r = emit(&info, arg);
     }
@@ -417,4 +457,5 @@ const struct uipc_transport uipc__transport_sysvmq = {
     .close = sysvmq_close,
     .unlink = sysvmq_unlink,
     .probe = sysvmq_probe,
+    .poll_ready = sysvmq_poll_ready,
 };

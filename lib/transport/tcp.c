@@ -7,7 +7,8 @@
  * messages up to ?maxmsg= (default 16 MiB).  Two parties, or N with
  * uipc_listen.  Nothing is created on disk.  The connect is started by
  * uipc_open and finished by the first send or recv within its timeout, so
- * opening never waits for the peer.  The kernel does not vouch for a TCP
+ * opening never waits for the peer.  Port 0 (uipc_listen or UIPC_CREATE)
+ * binds a port the kernel chooses; uipc_listener_uri / uipc_uri report it.  The kernel does not vouch for a TCP
  * peer's identity: uipc_peer_cred is -ENOTSUP.
  */
 #include "sock.h"
@@ -43,4 +44,7 @@ const struct uipc_transport uipc__transport_tcp = {
     .accept = uipc__sock_accept,
     .listener_close = uipc__sock_listener_close,
     .listener_pollfd = uipc__sock_listener_pollfd,
+    .poll_ready = uipc__sock_poll_ready,
+    .uri = uipc__sock_uri,
+    .listener_uri = uipc__sock_listener_uri,
 };

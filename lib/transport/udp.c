@@ -26,6 +26,8 @@
  * receive; that is a hint, not a promise.  Peer credentials are -ENOTSUP
  * (nothing vouches for a datagram's source).  Nothing is created on disk;
  * the port is released at close.  The poll descriptor is the socket.
+ * The owner may bind port 0 (the kernel chooses); uipc_uri reports the
+ * port it got.  A client cannot connect to port 0 (-EINVAL).
  */
 #include <errno.h>
 #include <netdb.h>
@@ -37,6 +39,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "sock.h"
 
 #define UDP_MAX_V4 65507u
 #define UDP_MAX_V6 65527u
@@ -47,6 +50,7 @@ struct udp_channel {
     int fd;
     struct sockaddr_storage peer;  /* owner: whom it last heard from */
     socklen_t peer_len;            /* 0 until the owner heard from anyone */
+    bool port0;                    /* owner: bound port 0, uipc_uri resolves it */
 };
 
 static const char *const udp_keys[] = {"maxmsg", NULL};
@@ -113,6 +117,9 @@ static int udp_open(struct uipc_channel *ch, const struct uipc__uri *u, int flag
         return r;
     if ((r = uipc__uri_size(u, "maxmsg", 1, UDP_MAX_V6, UDP_MAX_V4, &maxmsg)) < 0)
         return r;
+    if (port == 0 && !(flags & UIPC_CREATE))
+        return -EINVAL; /* only the side that binds may let the kernel choose */
+    c->port0 = port == 0;
     int family = AF_UNSPEC;
     c->fd = udp_socket(host, port, u->authority[0] == '[', flags & UIPC_CREATE, &family);
     if (c->fd == -EADDRINUSE && (flags & UIPC_EXCL))
@@ -218,6 +225,25 @@ static int udp_pollfd(const struct uipc_channel *ch)
     return ((const struct udp_channel *)ch)->fd;
 }
 
+/* The socket says it all: a datagram waits, or there is room to send. */
+static int udp_poll_ready(struct uipc_channel *ch, int events, struct uipc__pollwait *w)
+{
+    struct udp_channel *c = (struct udp_channel *)ch;
+    short want = (short)(((events & UIPC_POLLIN) ? POLLIN : 0) | ((events & UIPC_POLLOUT) ? POLLOUT : 0));
+    short rev = uipc__poll_fd_now(c->fd, want);
+    int bits = ((rev & (POLLIN | POLLERR)) && (events & UIPC_POLLIN) ? UIPC_POLLIN : 0) |
+               ((rev & (POLLOUT | POLLERR)) && (events & UIPC_POLLOUT) ? UIPC_POLLOUT : 0);
+    if (!bits && w)
+        uipc__pollwait_add(w, c->fd, want);
+    return bits;
+}
+
+static int udp_uri(const struct uipc_channel *ch, const char *given, char *buf, size_t cap)
+{
+    const struct udp_channel *c = (const struct udp_channel *)ch;
+    return c->port0 ? uipc__sock_bound_uri(c->fd, given, buf, cap) : 0;
+}
+
 const struct uipc_transport uipc__transport_udp = {
     .scheme = "udp",
     .size = sizeof(struct udp_channel),
@@ -228,4 +254,6 @@ const struct uipc_transport uipc__transport_udp = {
     .recv = udp_recv,
     .close = udp_close,
     .pollfd = udp_pollfd,
+    .uri = udp_uri,
+    .poll_ready = udp_poll_ready,
 };

@@ -60,7 +60,7 @@ static int unix_row(struct uipc__probe_walk *w, int dirfd, const char *name,
     const char *path = info.uri + strlen("unix://");
     if (uipc__rdv_sock_bound(path) != 0) { /* bound, or cannot tell: not stale */
         info.state = UIPC_RDV_LIVE;
-        info.pid = uipc__probe_sock_holder(path);
+        info.pid = uipc__probe_sock_holder(path, NULL);
     }
     return w->emit(&info, w->arg);
 }
@@ -122,4 +122,5 @@ const struct uipc_transport uipc__transport_unix = {
     .accept = uipc__sock_accept,
     .listener_close = uipc__sock_listener_close,
     .listener_pollfd = uipc__sock_listener_pollfd,
+    .poll_ready = uipc__sock_poll_ready,
 };

@@ -790,6 +790,7 @@ static void usage_bench(FILE *out)
     fprintf(out,
             "usage: uipc bench [--sizes LIST] [--quick] [--rounds N] [--json|--csv] [--svg FILE]\n"
             "                  [--no-peers] [URI...]\n"
+            "       uipc bench --servers [--quick] [--rounds N] [--json]\n"
             "Measures one-way latency (p50/p99/p99.9/max, ping-pong) and throughput\n"
             "(messages/s, MB/s) between two processes pinned to different CPUs, for every\n"
             "transport built in (or the URIs given), next to the raw mechanisms and, when\n"
@@ -804,7 +805,10 @@ static void usage_bench(FILE *out)
             "      --only LIST   only the rows named in LIST (\"uipc shm,ring floor\")\n"
             "A URI for a pair-capable scheme with nothing after the colon (\"unix:\") is\n"
             "measured with uipc_pair; any other URI is created by one process and\n"
-            "opened by the other.\n");
+            "opened by the other.\n"
+            "With --servers: one server thread against 1, 8 and 64 client processes,\n"
+            "64-byte request/reply; libuipc listeners served with uipc_poll, next to\n"
+            "ZeroMQ ROUTER/REQ and nng rep0/req0 over ipc://.\n");
 }
 
 static int parse_sizes(const char *list, size_t *sizes, size_t *n)
@@ -844,12 +848,14 @@ int cmd_bench(int argc, char **argv)
         {"csv", no_argument, NULL, 'C'},          {"svg", required_argument, NULL, 'S'},
         {"no-peers", no_argument, NULL, 'P'},     {"tiny", no_argument, NULL, 'T'},
         {"only", required_argument, NULL, 'O'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},         {"servers", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
     };
     struct params p = {.target_s = 0.3, .warm_s = 0.05, .min_iters = 200, .rounds = 3,
                        .timeout_ms = 10000};
     size_t sizes[BENCH_MAX_SIZES] = {64, 1024, 65536, 1 << 20}, nsizes = 4;
     bool quick = false, json = false, csv = false, peers = true, sizes_given = false;
+    bool servers = false;
     bool tiny = getenv("UIPC_BENCH_TINY") && *getenv("UIPC_BENCH_TINY");
     const char *svg = NULL, *only = NULL;
     int rounds = 0, c;
@@ -873,6 +879,7 @@ int cmd_bench(int argc, char **argv)
         case 'S': svg = optarg; break;
         case 'P': peers = false; break;
         case 'T': tiny = true; break;
+        case 'V': servers = true; break;
         case 'O': only = optarg; break;
         case 'h': usage_bench(stdout); return 0;
         default:
@@ -883,6 +890,10 @@ int cmd_bench(int argc, char **argv)
     }
     if (json && csv)
         return fail_usage("bench", "--json and --csv exclude each other");
+    if (servers && (csv || svg || optind < argc))
+        return fail_usage("bench", "--servers takes only --quick, --rounds and --json");
+    if (servers)
+        return bench_servers(quick || tiny, rounds, json);
     if (quick) {
         p.target_s = 0.08, p.warm_s = 0.02, p.min_iters = 100, p.rounds = 1;
         p.timeout_ms = 2000;

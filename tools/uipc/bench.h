@@ -94,6 +94,14 @@ void bench_add_uipc_shm_variants(struct bench_case *list, size_t *n);
 void bench_add_raw(struct bench_case *list, size_t *n);
 void bench_add_peers(struct bench_case *list, size_t *n);
 
+/*
+ * bench --servers (bench_server.c): one server thread against 1, 8 and 64
+ * client processes, request/reply, libuipc listeners with uipc_poll beside
+ * ZeroMQ ROUTER/REQ and nng rep0/req0.  Prints a table (or JSON); returns
+ * 0 or 1.
+ */
+int bench_servers(bool quick, int rounds, bool json);
+
 /* 0, or -EMSGSIZE with l->note set when size exceeds a kernel limit of the
  * mechanism (fs.mqueue.msgsize_max, kernel.msgmax, a UDP datagram). */
 int bench_kernel_limit(struct bench_link *l, const char *scheme);

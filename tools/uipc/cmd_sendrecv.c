@@ -21,6 +21,13 @@
  * SLICE_MS, the handler only sets a flag, and between slices the command
  * closes its channel (an owner removes its rendezvous) and then dies of
  * the same signal, so its caller sees the usual status.
+ *
+ * recv --listen URI serves many senders at once (shm:, unix:, tcp: --
+ * every transport with a listener): it accepts each client and waits on
+ * all of them and the listener with one uipc_poll, printing each message
+ * after the sender's client number and, where the kernel vouches for it,
+ * its pid and uid.  Arrivals and departures go to standard error, where
+ * the first line is "listening on URI" (port 0 resolved).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -35,6 +42,9 @@
 
 #include "tool.h"
 
+/* parse_common's return for --help: exit 0. */
+#define HELP_SHOWN (-0x100)
+
 struct session {
     const char *cmd;
     const char *uri;
@@ -42,6 +52,7 @@ struct session {
     int timeout_ms;
     bool wait;
     bool raw;
+    bool listen;          /* recv --listen: serve many senders */
     bool talked;          /* an operation succeeded: no more reconnecting */
     struct timespec start;
     uipc_channel *ch;
@@ -117,6 +128,20 @@ static int session_reopen(struct session *s, int err)
     return session_open(s);
 }
 
+/* The next slice of a wait that started at t0 within the session's
+ * timeout: SLICE_MS, or what is left (*last then says it is the last). */
+static int next_slice(const struct session *s, const struct timespec *t0, bool *last)
+{
+    *last = false;
+    if (s->timeout_ms < 0)
+        return SLICE_MS;
+    long left = s->timeout_ms - elapsed_ms(t0);
+    if (left > SLICE_MS)
+        return SLICE_MS;
+    *last = true;
+    return left > 0 ? (int)left : 0;
+}
+
 /*
  * One send or receive within the session's timeout, in slices of SLICE_MS
  * so that a stop signal is seen: -EINTR once one arrived (nothing is lost:
@@ -129,15 +154,8 @@ static ssize_t sliced(struct session *s, bool sending, void *buf, size_t len)
     for (;;) {
         if (stop_signal)
             return -EINTR;
-        int slice = SLICE_MS;
-        bool last = false;
-        if (s->timeout_ms >= 0) {
-            long left = s->timeout_ms - elapsed_ms(&t0);
-            if (left <= SLICE_MS) {
-                slice = left > 0 ? (int)left : 0;
-                last = true;
-            }
-        }
+        bool last;
+        int slice = next_slice(s, &t0, &last);
         ssize_t r = sending ? uipc_send(s->ch, buf, len, slice) : uipc_recv(s->ch, buf, len, slice);
         if (last && r == -EAGAIN && s->timeout_ms != 0)
             return -ETIMEDOUT; /* the last slice was 0 ms of a longer timeout */
@@ -220,15 +238,20 @@ static void usage_recv(FILE *out)
 {
     fprintf(out,
             "usage: uipc recv [--create [--excl]] [--timeout MS] [--wait] [-n COUNT] [--raw] URI\n"
+            "       uipc recv --listen [--excl] [--timeout MS] [-n COUNT] URI\n"
             "Prints each message followed by a newline (with --raw: its bytes only) until\n"
             "the peer closes (exit 0), COUNT messages were read, or a wait times out.\n"
+            "With --listen, serves any number of senders at once and prefixes each\n"
+            "message with its sender: \"client N (pid P, uid U): \" where the transport\n"
+            "vouches for them (unix:), else \"client N: \".\n"
             "  -c, --create      create the rendezvous and own it (removed at exit)\n"
-            "  -x, --excl        with --create: fail if it already exists\n"
+            "  -x, --excl        with --create or --listen: fail if it already exists\n"
             "  -t, --timeout MS  bound every wait (default -1: wait as long as needed)\n"
             "  -w, --wait        wait (within --timeout) for the rendezvous to appear (default)\n"
             "      --no-wait     fail at once if the rendezvous does not exist\n"
             "  -n, --count COUNT stop after COUNT messages\n"
-            "  -r, --raw         write the bytes of each message with nothing added\n");
+            "  -r, --raw         write the bytes of each message with nothing added\n"
+            "  -l, --listen      listen on URI and serve many senders (see above)\n");
 }
 
 /* Parses the options common to send and recv; returns optind or -exit code. */
@@ -239,18 +262,24 @@ static int parse_common(int argc, char **argv, struct session *s, long *count)
         {"timeout", required_argument, NULL, 't'}, {"wait", no_argument, NULL, 'w'},
         {"no-wait", no_argument, NULL, 'W'},
         {"raw", no_argument, NULL, 'r'},      {"count", required_argument, NULL, 'n'},
-        {"help", no_argument, NULL, 'h'},     {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},     {"listen", no_argument, NULL, 'l'},
+        {NULL, 0, NULL, 0},
     };
     bool is_recv = strcmp(s->cmd, "recv") == 0;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, is_recv ? "cxt:wrn:h" : "cxt:wrh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, is_recv ? "cxt:wrn:hl" : "cxt:wrh", opts, NULL)) != -1) {
         switch (c) {
         case 'c': s->flags |= UIPC_CREATE; break;
         case 'x': s->flags |= UIPC_EXCL; break;
         case 'w': s->wait = true; break;
         case 'W': s->wait = false; break;
         case 'r': s->raw = true; break;
+        case 'l':
+            if (!is_recv)
+                return -fail_usage(s->cmd, "unknown option '--listen'");
+            s->listen = true;
+            break;
         case 't':
             if (!parse_ms(optarg, &s->timeout_ms))
                 return -fail_usage(s->cmd, "--timeout: '%s' is not -1 or a number of ms", optarg);
@@ -265,14 +294,16 @@ static int parse_common(int argc, char **argv, struct session *s, long *count)
         }
         case 'h':
             (is_recv ? usage_recv : usage_send)(stdout);
-            return -0x100; /* help printed: exit 0 */
+            return HELP_SHOWN;
         default:
             if (optopt)
                 return -fail_usage(s->cmd, "unknown or incomplete option '-%c'", optopt);
             return -fail_usage(s->cmd, "unknown option '%s'", argv[optind - 1]);
         }
     }
-    if ((s->flags & UIPC_EXCL) && !(s->flags & UIPC_CREATE))
+    if (s->listen && (s->raw || (s->flags & UIPC_CREATE)))
+        return -fail_usage(s->cmd, "--listen takes none of --raw, --create");
+    if ((s->flags & UIPC_EXCL) && !(s->flags & UIPC_CREATE) && !s->listen)
         return -fail_usage(s->cmd, "--excl needs --create");
     if (optind >= argc)
         return -fail_usage(s->cmd, "missing URI");
@@ -288,7 +319,7 @@ int cmd_send(int argc, char **argv)
     long count = 0;
     int first = parse_common(argc, argv, &s, &count);
     if (first < 0)
-        return first == -0x100 ? 0 : -first;
+        return first == HELP_SHOWN ? 0 : -first;
     if (s.raw && first < argc)
         return fail_usage("send", "--raw reads standard input: give no MSG");
     int r = session_open(&s);
@@ -308,15 +339,170 @@ int cmd_send(int argc, char **argv)
     return r < 0 ? fail_uri("send", s.uri, r) : 0;
 }
 
+/* After -EMSGSIZE (the message stays queued): a buffer twice as large, at
+ * most max.  False when it cannot grow (then the error stands). */
+static bool grow_buffer(char **buf, size_t *cap, size_t max)
+{
+    if (*cap >= max)
+        return false;
+    size_t bigger = *cap > max / 2 ? max : *cap * 2;
+    char *p = realloc(*buf, bigger);
+    if (!p)
+        return false;
+    *buf = p;
+    *cap = bigger;
+    return true;
+}
+
+/* ---- recv --listen ---- */
+
+struct client {
+    uipc_channel *ch;
+    unsigned long id;  /* numbered from 1 in order of arrival */
+    char who[96];      /* "client N (pid P, uid U)" or "client N" */
+};
+
+struct server {
+    uipc_listener *l;
+    struct client *cl;
+    uipc_pollitem *items; /* [0] the listener, [1 + i] client i */
+    size_t n, cap;
+    unsigned long next_id;
+    char *buf;
+    size_t bufcap;
+};
+
+static int server_accept(struct server *sv)
+{
+    uipc_channel *ch;
+    int r = uipc_accept(sv->l, &ch, 0);
+    if (r == -EAGAIN)
+        return 0; /* a client refused by ?allow_uid=, or gone already */
+    if (r < 0)
+        return r;
+    if (sv->n == sv->cap) {
+        size_t cap = sv->cap ? sv->cap * 2 : 16;
+        struct client *cl = realloc(sv->cl, cap * sizeof *cl);
+        if (cl)
+            sv->cl = cl;
+        uipc_pollitem *items = realloc(sv->items, (cap + 1) * sizeof *items);
+        if (items)
+            sv->items = items;
+        if (!cl || !items) {
+            uipc_close(ch);
+            return -ENOMEM;
+        }
+        sv->cap = cap;
+    }
+    struct client *c = &sv->cl[sv->n++];
+    c->ch = ch;
+    c->id = ++sv->next_id;
+    pid_t pid;
+    uid_t uid;
+    if (uipc_peer_cred(ch, &pid, &uid, NULL) == 0)
+        snprintf(c->who, sizeof c->who, "client %lu (pid %ld, uid %lu)", c->id, (long)pid,
+                 (unsigned long)uid);
+    else
+        snprintf(c->who, sizeof c->who, "client %lu", c->id);
+    fprintf(stderr, "uipc recv: %s connected\n", c->who);
+    return 0;
+}
+
+static void server_drop(struct server *sv, size_t i, const char *why)
+{
+    fprintf(stderr, "uipc recv: %s %s\n", sv->cl[i].who, why);
+    uipc_close(sv->cl[i].ch);
+    sv->cl[i] = sv->cl[--sv->n];
+}
+
+/* Takes one message from client i: 1 printed, 0 nothing (or it left), < 0 error. */
+static int server_take(struct server *sv, size_t i)
+{
+    struct client *c = &sv->cl[i];
+    ssize_t n;
+    while ((n = uipc_recv(c->ch, sv->buf, sv->bufcap, 0)) == -EMSGSIZE &&
+           grow_buffer(&sv->buf, &sv->bufcap, uipc_max_msg(c->ch)))
+        ;
+    if (n == -EAGAIN)
+        return 0;
+    if (n < 0) {
+        server_drop(sv, i, n == -EPIPE ? "left" : uipc_strerror((int)n));
+        return 0;
+    }
+    if (printf("%s: ", c->who) < 0 || fwrite(sv->buf, 1, (size_t)n, stdout) != (size_t)n ||
+        putchar('\n') == EOF || fflush(stdout) == EOF)
+        return -EIO;
+    return 1;
+}
+
+/* uipc_poll within the session's timeout, in slices of SLICE_MS so that a
+ * stop signal is seen: -EINTR once one arrived. */
+static int poll_sliced(struct session *s, uipc_pollitem *items, size_t n)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        if (stop_signal)
+            return -EINTR;
+        bool last;
+        int slice = next_slice(s, &t0, &last);
+        int r = uipc_poll(items, n, slice);
+        if (last && r == -EAGAIN && s->timeout_ms != 0)
+            return -ETIMEDOUT;
+        if (last || (r != -ETIMEDOUT && r != -EAGAIN))
+            return r;
+    }
+}
+
+static int serve_listen(struct session *s, long count)
+{
+    struct server sv = {.bufcap = 65536};
+    int r = uipc_listen(&sv.l, s->uri, s->flags & UIPC_EXCL);
+    if (r < 0)
+        return r;
+    fprintf(stderr, "uipc recv: listening on %s\n", uipc_listener_uri(sv.l));
+    if (!(sv.buf = malloc(sv.bufcap)) || !(sv.items = malloc(sizeof *sv.items)))
+        r = -ENOMEM;
+    for (long got = 0; r == 0 && (count == 0 || got < count);) {
+        sv.items[0] = (uipc_pollitem){.l = sv.l, .events = UIPC_POLLIN};
+        for (size_t i = 0; i < sv.n; i++)
+            sv.items[1 + i] = (uipc_pollitem){.ch = sv.cl[i].ch, .events = UIPC_POLLIN};
+        size_t polled = sv.n;
+        r = poll_sliced(s, sv.items, 1 + polled);
+        if (r < 0)
+            break;
+        r = 0;
+        /* Backwards: dropping client i moves the last one into its place. */
+        for (size_t i = polled; r >= 0 && i-- > 0;)
+            if (sv.items[1 + i].revents && (r = server_take(&sv, i)) > 0)
+                got++;
+        r = r < 0 ? r : 0;
+        if (r == 0 && (sv.items[0].revents & UIPC_POLLIN))
+            r = server_accept(&sv);
+    }
+    while (sv.n)
+        server_drop(&sv, sv.n - 1, "closed");
+    free(sv.cl);
+    free(sv.items);
+    free(sv.buf);
+    int cr = uipc_listener_close(sv.l);
+    return r < 0 ? r : cr;
+}
+
 int cmd_recv(int argc, char **argv)
 {
     struct session s = {.cmd = "recv", .timeout_ms = UIPC_FOREVER, .wait = true};
     long count = 0;
     int first = parse_common(argc, argv, &s, &count);
     if (first < 0)
-        return first == -0x100 ? 0 : -first;
+        return first == HELP_SHOWN ? 0 : -first;
     if (first < argc)
         return fail_usage("recv", "unexpected argument '%s'", argv[first]);
+    if (s.listen) {
+        int r = serve_listen(&s, count);
+        die_if_stopped(); /* after the clean close: die of the signal */
+        return r < 0 ? fail_uri("recv", s.uri, r) : 0;
+    }
     int r = session_open(&s);
     if (r < 0) {
         die_if_stopped();
@@ -333,14 +519,10 @@ int cmd_recv(int argc, char **argv)
         ssize_t n = sliced(&s, false, buf, cap);
         if (n == -EMSGSIZE && cap < max) {
             /* The message stays queued: grow the buffer and read it again. */
-            size_t bigger = cap > max / 2 ? max : cap * 2;
-            char *p = realloc(buf, bigger);
-            if (!p) {
+            if (!grow_buffer(&buf, &cap, max)) {
                 r = -ENOMEM;
                 break;
             }
-            buf = p;
-            cap = bigger;
             continue;
         }
         if (n == -EPIPE) /* the peer closed and everything was read: end of stream */
