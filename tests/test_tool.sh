@@ -279,6 +279,18 @@ for s in $SCHEMES; do
 done
 printf '1MSU\001\000\000\000\000\000\000\000\000\000\000\000' > "/dev/shm/uipc-sem-$TAG-row-sem"
 want=$((want + 1))
+if [[ " $SCHEMES " == *" shm "* ]]; then # shm: services (uipc_listen), live and killed
+    for life in live dead; do
+        "$U" recv --listen --timeout 120000 -n 100 "shm://$TAG-row-svc$life" > /dev/null 2>&1 &
+        p=$!; BG+=("$p"); want=$((want + 1))
+        if [ $life = dead ]; then
+            wait_long row_count "$want"
+            kill -9 "$p"; wait "$p" 2>/dev/null
+        else
+            ROW_PIDS+=("$p")
+        fi
+    done
+fi
 check "ls shows the $want rows made for rm" wait_long row_count "$want"
 rm_fail=0
 while read -r state uri; do
