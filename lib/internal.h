@@ -64,6 +64,10 @@ struct uipc_channel {
     _Atomic(const char *) in_call; /* the public call inside, NULL if none */
 
     char *uri; /* uipc_uri: what a client opens to reach this endpoint */
+
+    /* Publish/subscribe: UIPC_PUB, UIPC_SUB or 0 (a plain channel).  The
+     * core refuses a publisher's receives and a subscriber's sends. */
+    int pubsub_role;
 };
 
 struct uipc_listener {
@@ -126,6 +130,9 @@ enum {
     UIPC__CAP_CLIENT_FIRST = 1 << 9, /* the owner learns its peer from the peer's first message */
     UIPC__CAP_PERSISTENT = 1 << 10,  /* the rendezvous and its messages outlive the owner */
     UIPC__CAP_CLOSE_DESTROYS = 1 << 11, /* the owner's close destroys what is still queued */
+    /* open takes UIPC_PUB (with UIPC_CREATE) and UIPC_SUB: publish/subscribe
+     * (docs/pubsub.md); without it the core answers -ENOTSUP to both. */
+    UIPC__CAP_PUBSUB = 1 << 12,
     /* Derived from the operations by uipc__transport_caps(), never declared: */
     UIPC__CAP_PAIR = 1 << 16,     /* .pair: uipc_pair */
     UIPC__CAP_LISTEN = 1 << 17,   /* .listen: uipc_listen, N peers */

@@ -474,6 +474,8 @@ ssize_t uipc__sock_send(struct uipc_channel *ch, const void *msg, size_t len,
 {
     struct uipc__sock_channel *c = (struct uipc__sock_channel *)ch;
     (void)info;
+    if (c->ps)
+        return uipc__sockps_send(ch, msg, len, dl);
     int r = ensure_peer(c, dl);
     if (r < 0)
         return r;
@@ -487,6 +489,8 @@ ssize_t uipc__sock_recv(struct uipc_channel *ch, void *buf, size_t cap, uipc_msg
 {
     struct uipc__sock_channel *c = (struct uipc__sock_channel *)ch;
     (void)info;
+    if (c->ps)
+        return uipc__sockps_recv(ch, buf, cap, dl);
     int r = ensure_peer(c, dl);
     if (r < 0)
         return r;
@@ -509,6 +513,8 @@ static void remove_path(const struct uipc__sockspec *s)
 int uipc__sock_close(struct uipc_channel *ch, bool remove)
 {
     struct uipc__sock_channel *c = (struct uipc__sock_channel *)ch;
+    if (c->ps)
+        uipc__sockps_close(ch);
     uipc__framer_release(&c->f);
     uipc__close_fd(c->listen_fd);
     if (remove)
@@ -519,6 +525,8 @@ int uipc__sock_close(struct uipc_channel *ch, bool remove)
 int uipc__sock_pollfd(const struct uipc_channel *ch)
 {
     struct uipc__sock_channel *c = (struct uipc__sock_channel *)ch;
+    if (c->ps)
+        return uipc__sockps_pollfd((struct uipc_channel *)(uintptr_t)ch);
     int ep = uipc__framer_pollfd(&c->f);
     if (ep >= 0 && c->listen_fd >= 0) {
         int r = uipc__pollset_add(&c->f.ps, c->listen_fd);
@@ -588,6 +596,18 @@ int uipc__sock_listener_pollfd(const struct uipc_listener *l)
     return ((const struct uipc__sock_listener *)l)->fd;
 }
 
+/* ---- publish/subscribe: the helpers sock_pubsub.c shares ---- */
+
+int uipc__sock_listen_fd(struct uipc__sockspec *s, int flags, int backlog)
+{
+    return listen_socket(s, flags, backlog);
+}
+
+int uipc__sock_accept_one(int lfd, const struct uipc__sockspec *s, const struct uipc__deadline *dl)
+{
+    return accept_one(lfd, s, dl);
+}
+
 /* ---- readiness for uipc_poll ---- */
 
 /* unix: seqpacket: the kernel keeps whole records, so its readiness is exact. */
@@ -611,6 +631,8 @@ static int seq_poll_ready(struct uipc__sock_channel *c, int events, struct uipc_
 int uipc__sock_poll_ready(struct uipc_channel *ch, int events, struct uipc__pollwait *w)
 {
     struct uipc__sock_channel *c = (struct uipc__sock_channel *)ch;
+    if (c->ps)
+        return uipc__sockps_poll_ready(ch, events, w);
     if (c->listen_fd >= 0 || c->connecting) {
         /* The peer first: accept it or finish the connect, without waiting. */
         struct uipc__deadline now;
@@ -660,9 +682,11 @@ int uipc__sock_bound_uri(int fd, const char *given, char *buf, size_t cap)
 int uipc__sock_uri(const struct uipc_channel *ch, const char *given, char *buf, size_t cap)
 {
     const struct uipc__sock_channel *c = (const struct uipc__sock_channel *)ch;
-    if (c->listen_fd < 0 || inet_port(&c->spec.addr) != 0)
+    /* A publisher listens on its own socket, a one-peer owner on listen_fd. */
+    int fd = c->ps ? uipc__sockps_listen_fd(c->ps) : c->listen_fd;
+    if (fd < 0 || inet_port(&c->spec.addr) != 0)
         return 0; /* a client, or a fixed port: as given */
-    return uipc__sock_bound_uri(c->listen_fd, given, buf, cap);
+    return uipc__sock_bound_uri(fd, given, buf, cap);
 }
 
 int uipc__sock_listener_uri(const struct uipc_listener *l, const char *given, char *buf,

@@ -249,6 +249,43 @@ static void test_path_kinds_in_dir(void **state)
     tu_rmdir_all(dir);
 }
 
+/* A shm: publisher's broadcast ring (pub/sub): listed live, removed only
+ * with UIPC_FORCE; stale once its publisher is killed. */
+static int publish_and_hang(void *arg)
+{
+    uipc_channel *ch;
+    if (uipc_open(&ch, arg, UIPC_CREATE | UIPC_PUB) < 0)
+        return 1;
+    raise(SIGKILL);
+    return 0;
+}
+
+static void test_broadcast_ring(void **state)
+{
+    (void)state;
+    char name[64], uri[96];
+    tu_name(name, sizeof name, "probe-pub");
+    snprintf(uri, sizeof uri, "shm://%s", name);
+    uipc_channel *pub;
+    assert_int_equal(uipc_open(&pub, uri, UIPC_CREATE | UIPC_PUB), 0);
+    struct seen s = {0};
+    assert_int_equal(uipc_list(uri, collect, &s), 0);
+    assert_int_equal(s.calls, 1);
+    assert_int_equal(s.rows[0].state, UIPC_RDV_LIVE);
+    assert_int_equal(s.rows[0].pid, getpid());
+    assert_int_equal(uipc_remove(uri, 0), -EADDRINUSE);
+    assert_int_equal(uipc_remove(uri, UIPC_FORCE), 0);
+    assert_int_equal(uipc_close(pub), 0);
+
+    assert_int_equal(tu_wait(tu_fork(publish_and_hang, uri)), 128 + SIGKILL);
+    struct seen dead = {0};
+    assert_int_equal(uipc_list(uri, collect, &dead), 0);
+    assert_int_equal(dead.calls, 1);
+    assert_int_equal(dead.rows[0].state, UIPC_RDV_STALE);
+    assert_int_equal(uipc_remove(uri, 0), 0);
+    assert_int_equal(uipc_remove(uri, 0), -ENOENT);
+}
+
 /* In a mount namespace without /dev/mqueue: the live pair of uri is still
  * listed (from its owner's token).  0 found, 1 not found, 77 cannot test. */
 static int list_mq_unmounted(void *arg)
@@ -291,6 +328,7 @@ int main(void)
         cmocka_unit_test(test_foreign_never_listed),
         cmocka_unit_test(test_path_kinds_in_dir),
         cmocka_unit_test(test_mq_without_mqueue_mount),
+        cmocka_unit_test(test_broadcast_ring),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

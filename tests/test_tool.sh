@@ -71,7 +71,7 @@ echo "transports built in:$SCHEMES" >&2
 
 # ---- version and help ----
 check "--version prints the library version" sh -c "'$U' --version | grep -q '[0-9]\.[0-9]*\.[0-9]'"
-for c in send recv ls rm bench; do
+for c in send recv pub sub ls rm bench; do
     check "$c --help exits 0 and prints usage" sh -c "'$U' $c --help | grep -q 'usage: uipc $c'"
 done
 
@@ -350,6 +350,49 @@ one_line_fail 2 "--dir" "$U" ls --dir relative/path
 one_line_fail 2 "missing URI" "$U" rm
 check "bad input left nothing in the directory" test "$(ls -A "$T" | wc -l)" = "$before"
 check "bad input left nothing in /dev/shm" test ! -e "/dev/shm/$TAG-bad"
+
+# ---- pub and sub: one publisher, two subscribers, on each pub/sub transport ----
+for s in shm unix tcp; do
+    case " $SCHEMES " in *" $s "*) ;; *) continue ;; esac
+    uri=$(uri_for "$s" "ps")
+    rm -f "$T/pubin"
+    mkfifo "$T/pubin"
+    exec 7<> "$T/pubin" # a writer that keeps the publisher's stdin open
+    "$U" pub "$uri" < "$T/pubin" 2> "$T/perr" 7>&- &
+    pp=$!
+    BG+=("$pp")
+    "$U" sub --wait --timeout 10000 -n 2 "$uri" > "$T/sub1" 2> "$T/serr1" 7>&- &
+    s1=$!
+    "$U" sub --wait --timeout 10000 "$uri" > "$T/sub2" 2> "$T/serr2" 7>&- &
+    s2=$!
+    BG+=("$s1" "$s2")
+    sleep 3 # the subscribers attach; what is published before is not theirs
+    printf 'first\nsecond\nthird\n' >&7
+    wait "$s1"
+    check "$s sub -n 2 exits 0 ($(cat "$T/serr1"))" test $? = 0
+    # Under load a subscriber may attach after the first line (what it gets
+    # is then a later run of them; test_pubsub checks the exact contract).
+    check "$s sub -n 2 printed two consecutive messages" grep -qxF "$(tr '\n' ' ' < "$T/sub1")" \
+        <(printf 'first second \nsecond third \n')
+    exec 7>&- # end of the publisher's input: it exits, the stream ends
+    wait "$pp"
+    check "$s pub exits 0 ($(cat "$T/perr"))" test $? = 0
+    wait "$s2"
+    check "$s sub exits 0 when the publisher is gone ($(cat "$T/serr2"))" test $? = 0
+    check "$s sub printed the messages up to the last" grep -qxF "$(tr '\n' ' ' < "$T/sub2")" \
+        <(printf 'first second third \nsecond third \nthird \n')
+done
+"$U" sub --timeout 0 "shm://$TAG-nopub" 2> "$T/err"
+check "sub without a publisher fails naming the reason" grep -q "^uipc sub: shm://$TAG-nopub: " "$T/err"
+"$U" pub --create "shm://$TAG-x" hi 2> /dev/null
+check "pub --create is a usage error" test $? = 2
+"$U" pub pipe: x 2> "$T/err"
+check "pub on pipe: says it is not supported" grep -q '^uipc pub: pipe:: Not supported' "$T/err"
+"$U" bench --pubsub --tiny --no-peers > "$T/psbench" 2> /dev/null
+check "bench --pubsub exits 0" test $? = 0
+for s in shm unix tcp; do
+    check "bench --pubsub measured $s with 8 subscribers" grep -Eq "^uipc $s +8 +64 +[0-9]" "$T/psbench"
+done
 
 # ---- uipc(1)'s first example, exactly as printed (issue 10, finding 16) ----
 # The sender starts at once, often before the receiver has created the

@@ -256,6 +256,39 @@ typedef struct uipc_pollitem {
 UIPC_API int uipc_poll(uipc_pollitem *items, size_t n, int timeout_ms);
 
 /* ------------------------------------------------------------------ */
+/* Publish / subscribe                                                 */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Flags of uipc_open.  uipc_open(&p, uri, UIPC_CREATE | UIPC_PUB) is a
+ * publisher (it owns the rendezvous); uipc_open(&s, uri, UIPC_SUB) is a
+ * subscriber (-ENOENT while there is no publisher).  UIPC_PUB without
+ * UIPC_CREATE, UIPC_SUB with UIPC_CREATE, or both, is -EINVAL; a transport
+ * without publish/subscribe is -ENOTSUP (shm:, unix: and tcp: have it).
+ *
+ *  - uipc_send on the publisher publishes one message to every subscriber
+ *    attached at that moment; a subscriber receives, in order, every message
+ *    published after its uipc_open returned.  A publisher's uipc_recv and a
+ *    subscriber's uipc_send are -ENOTSUP.
+ *  - ?overflow=drop (the default): the publisher never waits for a
+ *    subscriber.  A subscriber that falls further behind than the channel
+ *    holds loses the oldest messages; its next receive returns -EOVERFLOW
+ *    once, and the following ones continue, in order, with the oldest
+ *    message still held.  ?overflow=block: the publisher waits, within its
+ *    timeout, until every live subscriber has room; a dead subscriber never
+ *    blocks it.
+ *  - The publisher's close or death: subscribers receive what is left, then
+ *    -EPIPE.  A subscriber's close or death disturbs no one and leaves
+ *    nothing behind.
+ *  - Zero-copy works on both sides (uipc_send_reserve on the publisher,
+ *    uipc_recv_peek on a subscriber); uipc_pollfd works for subscribers.
+ */
+enum {
+    UIPC_PUB = 1 << 2, /* with UIPC_CREATE: a publisher */
+    UIPC_SUB = 1 << 3  /* a subscriber */
+};
+
+/* ------------------------------------------------------------------ */
 /* Message attributes                                                  */
 /* ------------------------------------------------------------------ */
 

@@ -19,19 +19,26 @@
 
 #include "sock.h"
 
-static const char *const unix_keys[] = {"type", "maxmsg", "mode", "allow_uid", NULL};
+static const char *const unix_keys[] = {"type",     "maxmsg", "mode", "allow_uid",
+                                         "overflow", "size",   "subs", NULL};
 
 static int unix_open(struct uipc_channel *ch, const struct uipc__uri *u, int flags)
 {
     struct uipc__sockspec s;
     int r = uipc__sock_parse_unix(u, &s);
-    return r < 0 ? r : uipc__sock_open(ch, &s, flags);
+    if (r < 0)
+        return r;
+    if (flags & (UIPC_PUB | UIPC_SUB))
+        return uipc__sockps_open(ch, &s, u, flags);
+    return uipc__sockps_keys_given(u) ? -EINVAL : uipc__sock_open(ch, &s, flags);
 }
 
 static int unix_listen(struct uipc_listener *l, const struct uipc__uri *u, int flags)
 {
     struct uipc__sockspec s;
     int r = uipc__sock_parse_unix(u, &s);
+    if (r == 0 && uipc__sockps_keys_given(u))
+        r = -EINVAL;
     return r < 0 ? r : uipc__sock_listen(l, &s, flags);
 }
 
@@ -85,7 +92,7 @@ static int unix_pair(struct uipc_channel *a, struct uipc_channel *b, const struc
     int r = uipc__sock_parse_unix(&named, &s);
     if (r < 0)
         return r;
-    if (s.nallow || uipc__uri_get(u, "mode", &r))
+    if (s.nallow || uipc__uri_get(u, "mode", &r) || uipc__sockps_keys_given(u))
         return -EINVAL; /* nothing to protect: the pair is private */
     if (socketpair(AF_UNIX, s.type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0)
         return -errno;
@@ -108,7 +115,8 @@ const struct uipc_transport uipc__transport_unix = {
     .size = sizeof(struct uipc__sock_channel),
     .listener_size = sizeof(struct uipc__sock_listener),
     .keys = unix_keys,
-    .caps = UIPC__CAPS_LINK | UIPC__CAP_CRED | UIPC__CAP_LOCAL_NAME | UIPC__CAP_OWNED,
+    .caps = UIPC__CAPS_LINK | UIPC__CAP_CRED | UIPC__CAP_LOCAL_NAME | UIPC__CAP_OWNED |
+            UIPC__CAP_PUBSUB,
     .open = unix_open,
     .pair = unix_pair,
     .send = uipc__sock_send,

@@ -124,6 +124,9 @@ struct bench_row {
     double ratio_raw_thr;     /* msgs / raw counterpart's msgs; 0 if none */
 };
 
+/* uipc bench --pubsub (bench_pubsub.c): the publish/subscribe table. */
+int bench_pubsub(bool quick, bool tiny, bool peers);
+
 int bench_write_svg(const char *path, const struct bench_row *rows, size_t nrows,
                     const size_t *sizes, size_t nsizes, const char *subtitle);
 
