@@ -100,8 +100,9 @@ int uipc__sock_poll_ready(struct uipc_channel *ch, int events, struct uipc__poll
 /* Seqpacket: makes room in fd's send buffer for a max_msg record;
  * -EMSGSIZE when the kernel will not (net.core.wmem_max).  0 for streams. */
 int uipc__sock_seq_room(const struct uipc__sockspec *s, int fd);
-/* Removes a stale socket file; -EADDRINUSE if someone listens on it. */
-int uipc__sock_unlink(const struct uipc__sockspec *s);
+/* Removes a stale socket file; -EADDRINUSE if someone listens on it
+ * (force: removes it anyway). */
+int uipc__sock_unlink(const struct uipc__sockspec *s, bool force);
 
 /* ---- publish/subscribe (sock_pubsub.c) ---- */
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "probe.h"
 
 /* ---- one thread per handle (internal.h) ---- */
 
@@ -340,7 +341,25 @@ UIPC_API int uipc_unlink(const char *uri)
     int r = resolve(uri, &u, &tp);
     if (r < 0)
         return r;
-    r = tp->unlink ? tp->unlink(u) : -ENOTSUP;
+    r = tp->unlink ? tp->unlink(u, false) : -ENOTSUP;
+    free(u);
+    return r;
+}
+
+/* probe: uipc_unlink with UIPC_FORCE, and sem: rows (uipc_list). */
+UIPC_API int uipc_remove(const char *uri, int flags)
+{
+    if (!uri || (flags & ~UIPC_FORCE))
+        return -EINVAL;
+    bool force = flags & UIPC_FORCE;
+    if (strncmp(uri, "sem:", 4) == 0)
+        return uipc__sem_remove(uri + 4, force);
+    struct uipc__uri *u;
+    const struct uipc_transport *tp = NULL;
+    int r = resolve(uri, &u, &tp);
+    if (r < 0)
+        return r;
+    r = tp->unlink ? tp->unlink(u, force) : -ENOTSUP;
     free(u);
     return r;
 }
