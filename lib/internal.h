@@ -50,6 +50,9 @@
  */
 struct uipc_channel {
     const struct uipc_transport *tp;
+    /* The handle itself, writable: state a const call creates on first use
+     * (the descriptor of uipc_pollfd) is reached through it. */
+    struct uipc_channel *self;
     size_t max_msg;  /* set by the transport in open/pair/accept */
     pid_t opener;    /* process that opened the handle (fork detection) */
     bool owner;      /* opened with UIPC_CREATE: removes the rendezvous */
@@ -207,10 +210,11 @@ struct uipc_transport {
      * (nothing named: -ENOTSUP). */
     int (*unlink)(const struct uipc__uri *uri, bool force);
     /* Stable descriptor that polls readable when a message (or the end)
-     * may wait; the same one for the handle's life, owned by the handle.
-     * Never blocks.  May be NULL only when the mechanism has nothing the
+     * may wait; the same one for the handle's life, owned by the handle,
+     * which may create it on the first call (the core passes ch->self, so
+     * the public const handle is never cast).  Never blocks.  May be NULL only when the mechanism has nothing the
      * kernel can poll (sysvmq:). */
-    int (*pollfd)(const struct uipc_channel *ch);
+    int (*pollfd)(struct uipc_channel *ch);
     /* Kernel-verified peer credentials; -ENOTCONN before the peer came.
      * Never blocks.  May be NULL. */
     int (*peer_cred)(const struct uipc_channel *ch, pid_t *pid, uid_t *uid, gid_t *gid);

@@ -1145,10 +1145,10 @@ int uipc__ring_ch_close(struct uipc_channel *ch, bool remove)
     return 0;
 }
 
-int uipc__ring_ch_pollfd(const struct uipc_channel *ch)
+int uipc__ring_ch_pollfd(struct uipc_channel *ch)
 {
     /* Created on first use; the descriptor then stays for the channel's life. */
-    return uipc__ring_pollfd(ep_of((struct uipc_channel *)(uintptr_t)ch));
+    return uipc__ring_pollfd(ep_of(ch));
 }
 
 int uipc__ring_ch_send_reserve(struct uipc_channel *ch, void **buf, size_t len,

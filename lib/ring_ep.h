@@ -164,7 +164,7 @@ ssize_t uipc__ring_ch_send(struct uipc_channel *ch, const void *msg, size_t len,
 ssize_t uipc__ring_ch_recv(struct uipc_channel *ch, void *buf, size_t cap, uipc_msginfo *info,
                            struct uipc__deadline *dl);
 int uipc__ring_ch_close(struct uipc_channel *ch, bool remove);
-int uipc__ring_ch_pollfd(const struct uipc_channel *ch);
+int uipc__ring_ch_pollfd(struct uipc_channel *ch);
 int uipc__ring_ch_send_reserve(struct uipc_channel *ch, void **buf, size_t len,
                                struct uipc__deadline *dl);
 int uipc__ring_ch_send_commit(struct uipc_channel *ch, size_t len);

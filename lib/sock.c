@@ -522,11 +522,11 @@ int uipc__sock_close(struct uipc_channel *ch, bool remove)
     return 0;
 }
 
-int uipc__sock_pollfd(const struct uipc_channel *ch)
+int uipc__sock_pollfd(struct uipc_channel *ch)
 {
     struct uipc__sock_channel *c = (struct uipc__sock_channel *)ch;
     if (c->ps)
-        return uipc__sockps_pollfd((struct uipc_channel *)(uintptr_t)ch);
+        return uipc__sockps_pollfd(ch);
     int ep = uipc__framer_pollfd(&c->f);
     if (ep >= 0 && c->listen_fd >= 0) {
         int r = uipc__pollset_add(&c->f.ps, c->listen_fd);

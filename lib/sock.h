@@ -75,7 +75,7 @@ ssize_t uipc__sock_send(struct uipc_channel *ch, const void *msg, size_t len,
 ssize_t uipc__sock_recv(struct uipc_channel *ch, void *buf, size_t cap, uipc_msginfo *info,
                         struct uipc__deadline *dl);
 int uipc__sock_close(struct uipc_channel *ch, bool remove);
-int uipc__sock_pollfd(const struct uipc_channel *ch);
+int uipc__sock_pollfd(struct uipc_channel *ch);
 int uipc__sock_peer_cred(const struct uipc_channel *ch, pid_t *pid, uid_t *uid, gid_t *gid);
 int uipc__sock_listen(struct uipc_listener *l, const struct uipc__sockspec *s, int flags);
 int uipc__sock_accept(struct uipc_listener *l, struct uipc_channel *ch, struct uipc__deadline *dl);

@@ -77,6 +77,7 @@ static struct uipc_channel *channel_new(const struct uipc_transport *tp, bool ow
     if (!ch)
         return NULL;
     ch->tp = tp;
+    ch->self = ch;
     ch->opener = getpid();
     ch->owner = owner;
     ch->zc_peeked = -1;
@@ -378,7 +379,9 @@ UIPC_API int uipc_pollfd(const uipc_channel *ch)
 {
     if (!ch)
         return -EINVAL;
-    return ch->tp->pollfd ? ch->tp->pollfd(ch) : -ENOTSUP;
+    /* The descriptor is state the handle creates on first use: it is
+     * reached through the handle's own pointer, not by casting const away. */
+    return ch->tp->pollfd ? ch->tp->pollfd(ch->self) : -ENOTSUP;
 }
 
 UIPC_API int uipc_peer_cred(const uipc_channel *ch, pid_t *pid, uid_t *uid, gid_t *gid)

@@ -276,7 +276,7 @@ static int fifo_close(struct uipc_channel *ch, bool remove)
     return 0;
 }
 
-static int fifo_pollfd(const struct uipc_channel *ch)
+static int fifo_pollfd(struct uipc_channel *ch)
 {
     return uipc__framer_pollfd(&((struct fifo_channel *)ch)->f);
 }

@@ -695,7 +695,7 @@ static int file_probe(const char *dir, uipc__probe_emit emit, void *arg)
     return dir ? uipc__probe_dir(&w, file_row) : 0;
 }
 
-static int file_pollfd(const struct uipc_channel *ch)
+static int file_pollfd(struct uipc_channel *ch)
 {
     return ((const struct file_channel *)ch)->ps.epfd;
 }

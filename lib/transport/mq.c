@@ -517,7 +517,7 @@ static int mq_probe(const char *dir, uipc__probe_emit emit, void *arg)
     return uipc__probe_dir(&w, mq_row);
 }
 
-static int mq_pollfd_op(const struct uipc_channel *ch)
+static int mq_pollfd_op(struct uipc_channel *ch)
 {
     /* The poll set is created lazily and is part of the handle's state. */
     struct mq_channel *c = (struct mq_channel *)ch;

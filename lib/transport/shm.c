@@ -69,9 +69,9 @@ static bool pubsub_key_given(const struct uipc__uri *u)
     return uipc__uri_get(u, "overflow", &err) || uipc__uri_get(u, "subs", &err);
 }
 
-static struct uipc__bcast_ep *bc_of(const struct uipc_channel *ch)
+static struct uipc__bcast_ep *bc_of(struct uipc_channel *ch)
 {
-    return &((struct shm_channel *)(uintptr_t)ch)->bc;
+    return &((struct shm_channel *)ch)->bc;
 }
 
 /* UIPC_PUB / UIPC_SUB: the broadcast ring named name (bcast_ep.c). */
@@ -437,7 +437,7 @@ static int shm_close(struct uipc_channel *ch, bool remove)
     return 0;
 }
 
-static int shm_pollfd(const struct uipc_channel *ch)
+static int shm_pollfd(struct uipc_channel *ch)
 {
     if (ch->pubsub_role)
         return uipc__bcast_pollfd(bc_of(ch));
