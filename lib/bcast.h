@@ -53,6 +53,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #define UIPC__BCAST_MAGIC 0x5453414342435049ull /* "IPCBCAST" in little-endian memory */
@@ -219,6 +220,7 @@ bool uipc__bcast_readable(const struct uipc__bcast_sub *s);
 /* ------------------------------------------------------------------ */
 
 #include "pollset.h"
+#include "probe.h"
 #include "rendezvous.h" /* struct uipc__pidwatch */
 #include "uri.h"
 #include "wait.h"
@@ -266,8 +268,13 @@ void uipc__bcast_ep_init(struct uipc__bcast_ep *ep);
  */
 int uipc__bcast_open_at(struct uipc__bcast_ep *ep, int dirfd, const char *name,
                         const struct uipc__uri *u, int flags);
-/* Removes a stale name: -ENOENT, -EADDRINUSE while its publisher lives. */
-int uipc__bcast_unlink_at(int dirfd, const char *name);
+/* Removes a stale name: -ENOENT, -EADDRINUSE while its publisher lives
+ * (force: removes it anyway, still only a broadcast or two-party ring). */
+int uipc__bcast_unlink_at(int dirfd, const char *name, bool force);
+/* probe: the uipc_list row of the broadcast ring name in dirfd ("shm://"
+ * name), live while its publisher holds it; 0 when it is not one. */
+int uipc__bcast_probe_row(struct uipc__probe_walk *w, int dirfd, const char *name,
+                          const struct stat *st);
 /* True if name in dirfd holds a broadcast ring (not a two-party one). */
 bool uipc__bcast_is_bcast(int dirfd, const char *name);
 /* Releases everything; the publisher tells its subscribers at once. */

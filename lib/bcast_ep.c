@@ -217,7 +217,7 @@ static int make_file(int dirfd, const struct bparams *p, char tmp[UIPC__RDV_TMP_
  * we take while judging keeps a concurrent creator from judging the same
  * file; removal by inode never takes what replaced it.
  */
-static int remove_stale(int dirfd, const char *name)
+static int remove_stale(int dirfd, const char *name, bool force)
 {
     int fd = openat(dirfd, name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
@@ -228,16 +228,16 @@ static int remove_stale(int dirfd, const char *name)
     int r = read_hdr(fd, &g);
     if (r == -EPROTOTYPE) {
         uipc__close_fd(fd);
-        return uipc__ring_unlink_at(dirfd, name, false);
+        return uipc__ring_unlink_at(dirfd, name, false, force);
     }
     if (r == -EPROTO)
         r = 0; /* another layout version: still ours to judge */
-    if (r == 0)
+    if (r == 0 && !force)
         r = lock_byte(fd, PUB_LOCK);
     if (r == -EBUSY)
         r = -EADDRINUSE;
     if (r == 0)
-        r = fstat(fd, &st) < 0 ? -errno : uipc__rdv_adoptable(st.st_uid);
+        r = fstat(fd, &st) < 0 ? -errno : force ? 0 : uipc__rdv_adoptable(st.st_uid);
     if (r == 0) {
         id.dev = st.st_dev;
         id.ino = st.st_ino;
@@ -249,12 +249,36 @@ static int remove_stale(int dirfd, const char *name)
     return r;
 }
 
-int uipc__bcast_unlink_at(int dirfd, const char *name)
+int uipc__bcast_unlink_at(int dirfd, const char *name, bool force)
 {
     int r;
-    for (int attempt = 0; (r = remove_stale(dirfd, name)) == -EAGAIN && attempt < 100; attempt++)
+    for (int attempt = 0; (r = remove_stale(dirfd, name, force)) == -EAGAIN && attempt < 100;
+         attempt++)
         ;
     return r;
+}
+
+int uipc__bcast_probe_row(struct uipc__probe_walk *w, int dirfd, const char *name,
+                          const struct stat *st0)
+{
+    (void)st0;
+    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    struct stat st;
+    uint64_t magic = 0;
+    bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+              pread(fd, &magic, sizeof magic, 0) == (ssize_t)sizeof magic &&
+              magic == UIPC__BCAST_MAGIC;
+    bool live = ok && byte_held(fd, PUB_LOCK) > 0;
+    uipc__close_fd(fd);
+    uipc_rdvinfo info;
+    if (!ok || uipc__probe_fill(&info, "shm", live ? UIPC_RDV_LIVE : UIPC_RDV_STALE, &st, true,
+                                "shm://%s", name) < 0)
+        return 0;
+    if (live)
+        info.pid = uipc__probe_file_holder(&st);
+    return w->emit(&info, w->arg);
 }
 
 /*
@@ -287,7 +311,7 @@ static int create_named(int dirfd, const char *name, const struct bparams *p, in
             return r;
         if (flags & UIPC_EXCL)
             return -EEXIST;
-        r = remove_stale(dirfd, name);
+        r = remove_stale(dirfd, name, false);
         if (r < 0 && r != -EAGAIN && r != -ENOENT)
             return r == -EBADMSG ? -EADDRINUSE : r;
     }

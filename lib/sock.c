@@ -145,14 +145,14 @@ int uipc__sock_parse_inet(const struct uipc__uri *u, int type, struct uipc__sock
 /* ---- stale socket files ---- */
 
 /* 0 when path is a socket file nobody has bound (removed), else an error. */
-static int take_over(const char *path)
+static int take_over(const char *path, bool force)
 {
     struct stat st;
     if (lstat(path, &st) < 0)
         return errno == ENOENT ? 0 : -errno;
     if (!S_ISSOCK(st.st_mode))
         return -EEXIST; /* never remove what is not a socket, nor follow a link */
-    int bound = uipc__rdv_sock_bound(path);
+    int bound = force ? 0 : uipc__rdv_sock_bound(path);
     if (bound < 0)
         return bound == -ENOENT ? 0 : bound;
     if (bound)
@@ -163,14 +163,14 @@ static int take_over(const char *path)
     return r == -ENOENT ? 0 : r == -ESTALE ? -EADDRINUSE : r;
 }
 
-int uipc__sock_unlink(const struct uipc__sockspec *s)
+int uipc__sock_unlink(const struct uipc__sockspec *s, bool force)
 {
     if (!s->addr.path)
         return -ENOENT; /* abstract names vanish with their socket */
     struct stat st;
     if (lstat(s->addr.u.un.sun_path, &st) < 0)
         return -errno;
-    return take_over(s->addr.u.un.sun_path);
+    return take_over(s->addr.u.un.sun_path, force);
 }
 
 /* ---- seqpacket room ---- */
@@ -228,7 +228,7 @@ static int listen_socket(struct uipc__sockspec *s, int flags, int backlog)
             r = -EADDRINUSE;
             goto fail;
         }
-        r = take_over(s->addr.u.un.sun_path);
+        r = take_over(s->addr.u.un.sun_path, false);
         if (r < 0)
             goto fail;
     }
@@ -522,11 +522,11 @@ int uipc__sock_close(struct uipc_channel *ch, bool remove)
     return 0;
 }
 
-int uipc__sock_pollfd(const struct uipc_channel *ch)
+int uipc__sock_pollfd(struct uipc_channel *ch)
 {
     struct uipc__sock_channel *c = (struct uipc__sock_channel *)ch;
     if (c->ps)
-        return uipc__sockps_pollfd((struct uipc_channel *)(uintptr_t)ch);
+        return uipc__sockps_pollfd(ch);
     int ep = uipc__framer_pollfd(&c->f);
     if (ep >= 0 && c->listen_fd >= 0) {
         int r = uipc__pollset_add(&c->f.ps, c->listen_fd);

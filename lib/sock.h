@@ -75,7 +75,7 @@ ssize_t uipc__sock_send(struct uipc_channel *ch, const void *msg, size_t len,
 ssize_t uipc__sock_recv(struct uipc_channel *ch, void *buf, size_t cap, uipc_msginfo *info,
                         struct uipc__deadline *dl);
 int uipc__sock_close(struct uipc_channel *ch, bool remove);
-int uipc__sock_pollfd(const struct uipc_channel *ch);
+int uipc__sock_pollfd(struct uipc_channel *ch);
 int uipc__sock_peer_cred(const struct uipc_channel *ch, pid_t *pid, uid_t *uid, gid_t *gid);
 int uipc__sock_listen(struct uipc_listener *l, const struct uipc__sockspec *s, int flags);
 int uipc__sock_accept(struct uipc_listener *l, struct uipc_channel *ch, struct uipc__deadline *dl);
@@ -100,8 +100,9 @@ int uipc__sock_poll_ready(struct uipc_channel *ch, int events, struct uipc__poll
 /* Seqpacket: makes room in fd's send buffer for a max_msg record;
  * -EMSGSIZE when the kernel will not (net.core.wmem_max).  0 for streams. */
 int uipc__sock_seq_room(const struct uipc__sockspec *s, int fd);
-/* Removes a stale socket file; -EADDRINUSE if someone listens on it. */
-int uipc__sock_unlink(const struct uipc__sockspec *s);
+/* Removes a stale socket file; -EADDRINUSE if someone listens on it
+ * (force: removes it anyway). */
+int uipc__sock_unlink(const struct uipc__sockspec *s, bool force);
 
 /* ---- publish/subscribe (sock_pubsub.c) ---- */
 

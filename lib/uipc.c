@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "probe.h"
 
 /* ---- one thread per handle (internal.h) ---- */
 
@@ -76,6 +77,7 @@ static struct uipc_channel *channel_new(const struct uipc_transport *tp, bool ow
     if (!ch)
         return NULL;
     ch->tp = tp;
+    ch->self = ch;
     ch->opener = getpid();
     ch->owner = owner;
     ch->zc_peeked = -1;
@@ -340,7 +342,25 @@ UIPC_API int uipc_unlink(const char *uri)
     int r = resolve(uri, &u, &tp);
     if (r < 0)
         return r;
-    r = tp->unlink ? tp->unlink(u) : -ENOTSUP;
+    r = tp->unlink ? tp->unlink(u, false) : -ENOTSUP;
+    free(u);
+    return r;
+}
+
+/* probe: uipc_unlink with UIPC_FORCE, and sem: rows (uipc_list). */
+UIPC_API int uipc_remove(const char *uri, int flags)
+{
+    if (!uri || (flags & ~UIPC_FORCE))
+        return -EINVAL;
+    bool force = flags & UIPC_FORCE;
+    if (strncmp(uri, "sem:", 4) == 0)
+        return uipc__sem_remove(uri + 4, force);
+    struct uipc__uri *u;
+    const struct uipc_transport *tp = NULL;
+    int r = resolve(uri, &u, &tp);
+    if (r < 0)
+        return r;
+    r = tp->unlink ? tp->unlink(u, force) : -ENOTSUP;
     free(u);
     return r;
 }
@@ -359,7 +379,9 @@ UIPC_API int uipc_pollfd(const uipc_channel *ch)
 {
     if (!ch)
         return -EINVAL;
-    return ch->tp->pollfd ? ch->tp->pollfd(ch) : -ENOTSUP;
+    /* The descriptor is state the handle creates on first use: it is
+     * reached through the handle's own pointer, not by casting const away. */
+    return ch->tp->pollfd ? ch->tp->pollfd(ch->self) : -ENOTSUP;
 }
 
 UIPC_API int uipc_peer_cred(const uipc_channel *ch, pid_t *pid, uid_t *uid, gid_t *gid)

@@ -17,7 +17,8 @@ cleanup() {
     for p in "${BG[@]}"; do kill -9 "$p" 2>/dev/null; done
     wait 2>/dev/null
     rm -f /dev/shm/"$TAG"* 2>/dev/null
-    for u in "mq:///$TAG-mq" "mq:///$TAG-ls" "$SYSV_URI" "$SYSV_LS"; do "$U" rm --force "$u" >/dev/null 2>&1; done
+    for u in "mq:///$TAG-mq" "mq:///$TAG-ls" "mq:///$TAG-row-live" "mq:///$TAG-row-dead" \
+        "$SYSV_URI" "$SYSV_LS" "$SYSV_ROW_LIVE" "$SYSV_ROW_DEAD"; do "$U" rm --force "$u" >/dev/null 2>&1; done
     rm -rf "$T"
 }
 trap cleanup EXIT
@@ -44,6 +45,8 @@ built_in() { # the library knows the scheme: anything but "Unknown URI scheme"
 SYSV_KEY=$(printf '0x75%06x' $(( ($$ * 2) & 0xffffff )))
 SYSV_LS=$(printf 'sysvmq://0x75%06x' $(( ($$ * 2 + 1) & 0xffffff )))
 SYSV_URI="sysvmq://$SYSV_KEY"
+SYSV_ROW_LIVE=$(printf 'sysvmq://0x76%06x' $(( ($$ * 2) & 0xffffff )))
+SYSV_ROW_DEAD=$(printf 'sysvmq://0x76%06x' $(( ($$ * 2 + 1) & 0xffffff )))
 
 uri_for() { # uri_for SCHEME SUFFIX
     case $1 in
@@ -54,7 +57,8 @@ uri_for() { # uri_for SCHEME SUFFIX
     shm) echo "shm://$TAG-$2" ;;
     mmap) echo "mmap://$T/$2-ring?size=64K" ;;
     mq) echo "mq:///$TAG-$2" ;;
-    sysvmq) if [ "$2" = ls ]; then echo "$SYSV_LS"; else echo "$SYSV_URI"; fi ;;
+    sysvmq) case $2 in ls) echo "$SYSV_LS" ;; row-live) echo "$SYSV_ROW_LIVE" ;;
+            row-dead) echo "$SYSV_ROW_DEAD" ;; *) echo "$SYSV_URI" ;; esac ;;
     file) echo "file://$T/$2-spool" ;;
     esac
 }
@@ -188,10 +192,6 @@ wait_for() { # wait_for COMMAND...: up to 5 s
 }
 for s in $SCHEMES; do
     case $s in tcp | udp | file | mmap) continue ;; esac # nothing to list, or persistent
-    if [ "$s" = mq ] && [ ! -d /dev/mqueue ] && [ "$(id -u)" != 0 ]; then
-        echo "skip: ls mq: /dev/mqueue is not mounted and only root can list queues" >&2
-        continue
-    fi
     uri=$(uri_for "$s" ls)
     bare=${uri%%\?*}
     "$U" recv --create --timeout 20000 -n 1 "$uri" > /dev/null &
@@ -250,6 +250,61 @@ else
     echo "skip: region row: no python3 or no user xattrs on /dev/shm" >&2
     rm -f "/dev/shm/$TAG-rg"
 fi
+
+# ---- every row ls shows, rm removes: stale as it is, live with --force ----
+# One live and one dead (SIGKILL) owner on every scheme that names something,
+# and a stale semaphore; then each of these rows, whatever ls says it is, goes.
+row_lines() { # "STATE URI" for this test's rows only (the machine is shared)
+    "$U" ls --dir "$T" | awk -v t="$T/row-" -v g="$TAG-row-" -v k1="$SYSV_ROW_LIVE" \
+        -v k2="$SYSV_ROW_DEAD" 'NR > 1 && (index($NF, t) || index($NF, g) || $NF == k1 || $NF == k2) { print $3, $NF }'
+}
+row_count() { test "$(row_lines | wc -l)" -ge "$1"; }
+wait_long() { for _ in $(seq 300); do "$@" && return 0; sleep 0.1; done; return 1; } # 30 s: a loaded machine
+ROW_PIDS=()
+want=0
+for s in $SCHEMES; do
+    case $s in tcp | udp) continue ;; esac
+    # Without the mqueue file system at /dev/mqueue only live pairs can be found.
+    [ "$s" = mq ] && ! grep -q '^[^ ]* /dev/mqueue mqueue ' /proc/self/mounts && continue
+    for life in live dead; do
+        "$U" recv --create --timeout 120000 -n 1 "$(uri_for "$s" "row-$life")" > /dev/null 2>&1 &
+        p=$!; BG+=("$p"); want=$((want + 1))
+        if [ $life = dead ]; then
+            wait_long row_count "$want"
+            kill -9 "$p"; wait "$p" 2>/dev/null
+        else
+            ROW_PIDS+=("$p")
+        fi
+    done
+done
+printf '1MSU\001\000\000\000\000\000\000\000\000\000\000\000' > "/dev/shm/uipc-sem-$TAG-row-sem"
+want=$((want + 1))
+if [[ " $SCHEMES " == *" shm "* ]]; then # shm: services (uipc_listen), live and killed
+    for life in live dead; do
+        "$U" recv --listen --timeout 120000 -n 100 "shm://$TAG-row-svc$life" > /dev/null 2>&1 &
+        p=$!; BG+=("$p"); want=$((want + 1))
+        if [ $life = dead ]; then
+            wait_long row_count "$want"
+            kill -9 "$p"; wait "$p" 2>/dev/null
+        else
+            ROW_PIDS+=("$p")
+        fi
+    done
+fi
+check "ls shows the $want rows made for rm" wait_long row_count "$want"
+rm_fail=0
+while read -r state uri; do
+    if [ "$state" = live ]; then
+        if "$U" rm "$uri" 2> /dev/null; then rm_fail=1; echo "rm removed live $uri without --force" >&2; fi
+        "$U" rm --force "$uri" || { rm_fail=1; echo "rm --force failed on live $uri" >&2; }
+    else
+        "$U" rm "$uri" || { rm_fail=1; echo "rm failed on $state $uri" >&2; }
+    fi
+done < <(row_lines)
+check "rm removed every row ls showed (live ones only with --force)" test $rm_fail = 0
+check "ls shows none of them afterwards" test "$(row_lines | wc -l)" = 0
+for p in "${ROW_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+check "a killed owner of a removed rendezvous leaves no row" test "$(row_lines | wc -l)" = 0
 
 # ---- bad URIs and flags: non-zero, one line naming the problem, nothing left ----
 one_line_fail() { # one_line_fail EXPECTED_RC PATTERN COMMAND...

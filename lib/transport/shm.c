@@ -69,9 +69,9 @@ static bool pubsub_key_given(const struct uipc__uri *u)
     return uipc__uri_get(u, "overflow", &err) || uipc__uri_get(u, "subs", &err);
 }
 
-static struct uipc__bcast_ep *bc_of(const struct uipc_channel *ch)
+static struct uipc__bcast_ep *bc_of(struct uipc_channel *ch)
 {
-    return &((struct shm_channel *)(uintptr_t)ch)->bc;
+    return &((struct shm_channel *)ch)->bc;
 }
 
 /* UIPC_PUB / UIPC_SUB: the broadcast ring named name (bcast_ep.c). */
@@ -175,7 +175,7 @@ static int shm_pair(struct uipc_channel *a, struct uipc_channel *b, const struct
     return 0;
 }
 
-static int shm_unlink(const struct uipc__uri *u)
+static int shm_unlink(const struct uipc__uri *u, bool force)
 {
     const char *name;
     int r = shm_name(u, &name);
@@ -189,10 +189,10 @@ static int shm_unlink(const struct uipc__uri *u)
         struct uipc__sockspec spec; /* a service's socket: stale when nobody listens */
         uipc__close_fd(dirfd);
         r = service_addr(name, &spec);
-        return r < 0 ? r : uipc__sock_unlink(&spec);
+        return r < 0 ? r : uipc__sock_unlink(&spec, force);
     }
-    r = uipc__bcast_is_bcast(dirfd, name) ? uipc__bcast_unlink_at(dirfd, name)
-                                           : uipc__ring_unlink_at(dirfd, name, false);
+    r = uipc__bcast_is_bcast(dirfd, name) ? uipc__bcast_unlink_at(dirfd, name, force)
+                                           : uipc__ring_unlink_at(dirfd, name, false, force);
     uipc__close_fd(dirfd);
     return r;
 }
@@ -437,7 +437,7 @@ static int shm_close(struct uipc_channel *ch, bool remove)
     return 0;
 }
 
-static int shm_pollfd(const struct uipc_channel *ch)
+static int shm_pollfd(struct uipc_channel *ch)
 {
     if (ch->pubsub_role)
         return uipc__bcast_pollfd(bc_of(ch));
@@ -485,6 +485,42 @@ static int64_t shm_poll_spin_ns(const struct uipc_channel *ch)
     return ch->pubsub_role ? 0 : uipc__ring_ch_poll_spin_ns(ch);
 }
 
+/*
+ * probe: rings, broadcast rings (pub/sub) and regions in /dev/shm (a path
+ * names nothing of shm:'s), and services: a socket there is a uipc_listen
+ * service, live while a socket is bound to it, its size the number of
+ * clients connected (the accepted connections /proc/net/unix lists under
+ * its path).
+ */
+static int shm_row(struct uipc__probe_walk *w, int dirfd, const char *name,
+                   const struct stat *st)
+{
+    if (S_ISREG(st->st_mode) && uipc__bcast_is_bcast(dirfd, name))
+        return uipc__bcast_probe_row(w, dirfd, name, st);
+    if (!S_ISSOCK(st->st_mode))
+        return uipc__ring_probe_row(w, dirfd, name, st);
+    uipc_rdvinfo info;
+    if (uipc__probe_fill(&info, "shm", UIPC_RDV_STALE, st, false, "shm://%s", name) < 0)
+        return 0;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", w->dir, name);
+    if (uipc__rdv_sock_bound(path) != 0) { /* bound, or cannot tell: not stale */
+        info.state = UIPC_RDV_LIVE;
+        info.size = 0;
+        info.pid = uipc__probe_sock_holder(path, &info.size);
+    }
+    return w->emit(&info, w->arg);
+}
+
+static int shm_probe(const char *dir, uipc__probe_emit emit, void *arg)
+{
+    struct uipc__ring_walk rw = {.w = {.dir = "/dev/shm", .emit = emit, .arg = arg},
+                                 .scheme = "shm",
+                                 .prefix = "shm://",
+                                 .persistent = false};
+    return dir ? 0 : uipc__probe_dir(&rw.w, shm_row);
+}
+
 const struct uipc_transport uipc__transport_shm = {
     .scheme = "shm",
     .size = sizeof(struct shm_channel),
@@ -497,6 +533,7 @@ const struct uipc_transport uipc__transport_shm = {
     .recv = shm_recv,
     .close = shm_close,
     .unlink = shm_unlink,
+    .probe = shm_probe,
     .pollfd = shm_pollfd,
     .send_reserve = shm_send_reserve,
     .send_commit = shm_send_commit,

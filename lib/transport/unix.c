@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "sock.h"
 
@@ -41,11 +42,40 @@ static int unix_listen(struct uipc_listener *l, const struct uipc__uri *u, int f
     return r < 0 ? r : uipc__sock_listen(l, &s, flags);
 }
 
-static int unix_unlink(const struct uipc__uri *u)
+static int unix_unlink(const struct uipc__uri *u, bool force)
 {
     struct uipc__sockspec s;
     int r = uipc__sock_parse_unix(u, &s);
-    return r < 0 ? r : uipc__sock_unlink(&s);
+    return r < 0 ? r : uipc__sock_unlink(&s, force);
+}
+
+/*
+ * probe: every socket file in the directory is a row (a socket file
+ * carries no mark saying who made it: the caller names the directory),
+ * live while a socket is bound to it.  Abstract names vanish with their
+ * socket and leave nothing stale: they are not listed.
+ */
+static int unix_row(struct uipc__probe_walk *w, int dirfd, const char *name,
+                    const struct stat *st)
+{
+    (void)dirfd;
+    uipc_rdvinfo info;
+    if (!S_ISSOCK(st->st_mode) ||
+        uipc__probe_fill(&info, "unix", UIPC_RDV_STALE, st, false, "unix://%s/%s",
+                         strcmp(w->dir, "/") ? w->dir : "", name) < 0)
+        return 0;
+    const char *path = info.uri + strlen("unix://");
+    if (uipc__rdv_sock_bound(path) != 0) { /* bound, or cannot tell: not stale */
+        info.state = UIPC_RDV_LIVE;
+        info.pid = uipc__probe_sock_holder(path, NULL);
+    }
+    return w->emit(&info, w->arg);
+}
+
+static int unix_probe(const char *dir, uipc__probe_emit emit, void *arg)
+{
+    struct uipc__probe_walk w = {.dir = dir, .emit = emit, .arg = arg};
+    return dir ? uipc__probe_dir(&w, unix_row) : 0;
 }
 
 static int unix_pair(struct uipc_channel *a, struct uipc_channel *b, const struct uipc__uri *u)
@@ -93,6 +123,7 @@ const struct uipc_transport uipc__transport_unix = {
     .recv = uipc__sock_recv,
     .close = uipc__sock_close,
     .unlink = unix_unlink,
+    .probe = unix_probe,
     .pollfd = uipc__sock_pollfd,
     .peer_cred = uipc__sock_peer_cred,
     .listen = unix_listen,
