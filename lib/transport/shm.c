@@ -167,6 +167,7 @@ struct shm_hello {
 struct shm_listener {
     struct uipc__sock_listener sock; /* first: the socket machinery casts to it */
     struct uipc__ring_params p;      /* the server side's ?spin= */
+    struct uipc__ring_hub *hub;      /* uipc_poll's one sleep for the channels (ring_ep.h) */
 };
 
 /* /dev/shm/name as a UNIX socket address (-ENAMETOOLONG beyond sun_path). */
@@ -199,7 +200,14 @@ static int shm_listen(struct uipc_listener *l, const struct uipc__uri *u, int fl
     if (r < 0)
         return r;
     s.mode = sl->p.mode;
-    return uipc__sock_listen(l, &s, flags);
+    if (!(sl->hub = uipc__ring_hub_new(&r)))
+        return r;
+    r = uipc__sock_listen(l, &s, flags);
+    if (r < 0) {
+        uipc__ring_hub_unref(sl->hub);
+        sl->hub = NULL;
+    }
+    return r;
 }
 
 /* Receives the handshake on fd: the memfd, or a negative errno. */
@@ -254,6 +262,10 @@ static int shm_accept(struct uipc_listener *l, struct uipc_channel *ch, struct u
         int mfd = recv_hello(fd, dl);
         int r = mfd < 0 ? mfd : uipc__ring_attach_fd(&c->ep, mfd, 0, &sl->p, fd);
         uipc__close_fd(mfd);
+        if (r == 0 && (r = uipc__ring_hub_join(sl->hub, &c->ep)) < 0) {
+            uipc__ring_ep_close(&c->ep); /* it owned fd: the client sees the hang-up */
+            return r;
+        }
         if (r == 0) {
             ch->max_msg = c->ep.max_msg;
             return 0;
@@ -268,6 +280,8 @@ static int shm_accept(struct uipc_listener *l, struct uipc_channel *ch, struct u
 
 static int shm_listener_close(struct uipc_listener *l, bool remove)
 {
+    /* The channels keep the hub as long as they need it. */
+    uipc__ring_hub_unref(((struct shm_listener *)l)->hub);
     return uipc__sock_listener_close(l, remove);
 }
 
@@ -362,6 +376,7 @@ const struct uipc_transport uipc__transport_shm = {
     .recv_release = uipc__ring_ch_recv_release,
     .poll_ready = uipc__ring_ch_poll_ready,
     .poll_spin_ns = uipc__ring_ch_poll_spin_ns,
+    .poll_group = uipc__ring_ch_poll_group,
     .peer_cred = shm_peer_cred,
     .listen = shm_listen,
     .accept = shm_accept,
