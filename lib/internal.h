@@ -20,6 +20,7 @@
 #include <sys/types.h>
 
 #include "uipc/uipc.h"
+#include "probe.h"
 #include "uri.h"
 #include "wait.h"
 
@@ -49,6 +50,9 @@
  */
 struct uipc_channel {
     const struct uipc_transport *tp;
+    /* The handle itself, writable: state a const call creates on first use
+     * (the descriptor of uipc_pollfd) is reached through it. */
+    struct uipc_channel *self;
     size_t max_msg;  /* set by the transport in open/pair/accept */
     pid_t opener;    /* process that opened the handle (fork detection) */
     bool owner;      /* opened with UIPC_CREATE: removes the rendezvous */
@@ -63,6 +67,10 @@ struct uipc_channel {
     _Atomic(const char *) in_call; /* the public call inside, NULL if none */
 
     char *uri; /* uipc_uri: what a client opens to reach this endpoint */
+
+    /* Publish/subscribe: UIPC_PUB, UIPC_SUB or 0 (a plain channel).  The
+     * core refuses a publisher's receives and a subscriber's sends. */
+    int pubsub_role;
 };
 
 struct uipc_listener {
@@ -151,6 +159,9 @@ enum {
     UIPC__CAP_CLIENT_FIRST = 1 << 9, /* the owner learns its peer from the peer's first message */
     UIPC__CAP_PERSISTENT = 1 << 10,  /* the rendezvous and its messages outlive the owner */
     UIPC__CAP_CLOSE_DESTROYS = 1 << 11, /* the owner's close destroys what is still queued */
+    /* open takes UIPC_PUB (with UIPC_CREATE) and UIPC_SUB: publish/subscribe
+     * (docs/pubsub.md); without it the core answers -ENOTSUP to both. */
+    UIPC__CAP_PUBSUB = 1 << 12,
     /* Derived from the operations by uipc__transport_caps(), never declared: */
     UIPC__CAP_PAIR = 1 << 16,     /* .pair: uipc_pair */
     UIPC__CAP_LISTEN = 1 << 17,   /* .listen: uipc_listen, N peers */
@@ -219,14 +230,17 @@ struct uipc_transport {
      * Mandatory. */
     int (*close)(struct uipc_channel *ch, bool remove);
     /* Remove a stale rendezvous named by uri: 0, -ENOENT, -EADDRINUSE while
-     * its owner lives, -EBADMSG for what is not libuipc's.  Never blocks.
-     * May be NULL (nothing named: -ENOTSUP). */
-    int (*unlink)(const struct uipc__uri *uri);
+     * its owner lives, -EBADMSG for what is not libuipc's.  force
+     * (uipc_remove with UIPC_FORCE): remove it even while its owner lives,
+     * still only what validates as libuipc's.  Never blocks.  May be NULL
+     * (nothing named: -ENOTSUP). */
+    int (*unlink)(const struct uipc__uri *uri, bool force);
     /* Stable descriptor that polls readable when a message (or the end)
-     * may wait; the same one for the handle's life, owned by the handle.
-     * Never blocks.  May be NULL only when the mechanism has nothing the
+     * may wait; the same one for the handle's life, owned by the handle,
+     * which may create it on the first call (the core passes ch->self, so
+     * the public const handle is never cast).  Never blocks.  May be NULL only when the mechanism has nothing the
      * kernel can poll (sysvmq:). */
-    int (*pollfd)(const struct uipc_channel *ch);
+    int (*pollfd)(struct uipc_channel *ch);
     /* Kernel-verified peer credentials; -ENOTCONN before the peer came.
      * Never blocks.  May be NULL. */
     int (*peer_cred)(const struct uipc_channel *ch, pid_t *pid, uid_t *uid, gid_t *gid);
@@ -278,6 +292,18 @@ struct uipc_transport {
     /* The poll group ch belongs to (struct uipc__pollgroup), NULL if none;
      * optional. */
     struct uipc__pollgroup *(*poll_group)(const struct uipc_channel *ch);
+
+    /* Rendezvous on the machine (uipc_list; lib/probe.h has the helpers).
+     * dir NULL: the transport's system-wide namespace, if it has one;
+     * else an absolute directory the caller checked, for transports whose
+     * names are paths (one level; the others return 0 at once).  Calls
+     * emit once per object that validates as this transport's (magic,
+     * mark, naming), filled by uipc__probe_fill, and stops when emit
+     * returns non-zero, returning that value; 0 at the end, -errno when
+     * the namespace cannot be read (one that does not exist is empty).
+     * Every URI it emits is one that unlink accepts.  Never blocks.  May
+     * be NULL (nothing named). */
+    int (*probe)(const char *dir, int (*emit)(const uipc_rdvinfo *info, void *arg), void *arg);
 };
 
 /* uipc.c, debug builds: reports two threads on one handle and aborts. */

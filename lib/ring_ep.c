@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "probe.h"
 #include "rendezvous.h"
 
 /* A sleeper re-checks the peer's lock this often. */
@@ -333,7 +334,8 @@ static bool corrupt_ring(int fd, uint64_t file_size)
  * what is wrong instead of replacing it).  A creator replaces only what
  * its effective uid owns (-EPERM).
  */
-static int remove_stale(int dirfd, const char *name, bool persistent, bool remove_corrupt)
+static int remove_stale(int dirfd, const char *name, bool persistent, bool remove_corrupt,
+                        bool force)
 {
     int fd = open_existing(dirfd, name);
     if (fd < 0)
@@ -360,9 +362,10 @@ static int remove_stale(int dirfd, const char *name, bool persistent, bool remov
             r = 0;
         }
     }
-    if (r == 0)
+    /* force (uipc_remove with UIPC_FORCE): ours, live or not. */
+    if (r == 0 && !force)
         r = uipc__rdv_lock(fd, 0, false);
-    if (r == 0 && (persistent || corrupt))
+    if (r == 0 && !force && (persistent || corrupt))
         r = uipc__rdv_lock(fd, 1, false);
     if (r == -EBUSY)
         r = -EADDRINUSE;
@@ -463,7 +466,7 @@ int uipc__ring_open_at(struct uipc__ring_ep *ep, int dirfd, const char *name,
         if (r != -EEXIST || (flags & UIPC_EXCL))
             return r;
         if (!persistent) {
-            r = remove_stale(dirfd, name, false, false);
+            r = remove_stale(dirfd, name, false, false, false);
             if (r == -EBADMSG)
                 return -EEXIST; /* not a ring: not ours to replace */
             if (r == CORRUPT_LEFT)
@@ -475,12 +478,56 @@ int uipc__ring_open_at(struct uipc__ring_ep *ep, int dirfd, const char *name,
     return r == -EAGAIN || r == -ENOENT ? -EADDRINUSE : r;
 }
 
-int uipc__ring_unlink_at(int dirfd, const char *name, bool persistent)
+int uipc__ring_unlink_at(int dirfd, const char *name, bool persistent, bool force)
 {
     int r = -EAGAIN;
     for (int round = 0; round < 8 && r == -EAGAIN; round++)
-        r = remove_stale(dirfd, name, persistent, true);
+        r = remove_stale(dirfd, name, persistent, true, force);
     return r;
+}
+
+/* probe: the rows of uipc_list in one directory, judged as remove_stale would. */
+int uipc__ring_probe_row(struct uipc__probe_walk *w, int dirfd, const char *name,
+                         const struct stat *st0)
+{
+    const struct uipc__ring_walk *rw = (const struct uipc__ring_walk *)w;
+    if (!S_ISREG(st0->st_mode))
+        return 0;
+    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    struct stat st;
+    struct uipc__ring_hdr g;
+    uint64_t magic = 0;
+    bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    bool ring = ok && pread(fd, &magic, sizeof magic, 0) == (ssize_t)sizeof magic &&
+                magic == UIPC__RING_MAGIC;
+    bool region = ok && !ring && uipc__rdv_marked(fd, "region");
+    int state = 0;
+    if (ring || region) { /* an empty or foreign file is not listed */
+        bool corrupt = ring && read_geometry(fd, (uint64_t)st.st_size, &g) == -EBADMSG;
+        bool live = uipc__rdv_held(fd, 0) > 0 ||
+                    ((rw->persistent || corrupt) && uipc__rdv_held(fd, 1) > 0);
+        state = live ? UIPC_RDV_LIVE : corrupt ? UIPC_RDV_CORRUPT : UIPC_RDV_STALE;
+    }
+    uipc__close_fd(fd);
+    uipc_rdvinfo info;
+    if (!state || uipc__probe_fill(&info, rw->scheme, state, &st, true, "%s%s", rw->prefix,
+                                   name) < 0)
+        return 0;
+    if (state == UIPC_RDV_LIVE)
+        info.pid = uipc__probe_file_holder(&st);
+    return w->emit(&info, w->arg);
+}
+
+int uipc__ring_probe_dir(const char *dir, const char *scheme, const char *uri_prefix,
+                         bool persistent, uipc__probe_emit emit, void *arg)
+{
+    struct uipc__ring_walk rw = {.w = {.dir = dir, .emit = emit, .arg = arg},
+                                 .scheme = scheme,
+                                 .prefix = uri_prefix,
+                                 .persistent = persistent};
+    return uipc__probe_dir(&rw.w, uipc__ring_probe_row);
 }
 
 /* Seals a ring file may not lack: nobody can resize it under a mapping. */
@@ -1134,10 +1181,10 @@ int uipc__ring_ch_close(struct uipc_channel *ch, bool remove)
     return 0;
 }
 
-int uipc__ring_ch_pollfd(const struct uipc_channel *ch)
+int uipc__ring_ch_pollfd(struct uipc_channel *ch)
 {
     /* Created on first use; the descriptor then stays for the channel's life. */
-    return uipc__ring_pollfd(ep_of((struct uipc_channel *)(uintptr_t)ch));
+    return uipc__ring_pollfd(ep_of(ch));
 }
 
 int uipc__ring_ch_send_reserve(struct uipc_channel *ch, void **buf, size_t len,

@@ -10,6 +10,7 @@
 
 #include "internal.h"
 #include "pollset.h"
+#include "probe.h"
 #include "rendezvous.h"
 #include "ring.h"
 #include "uri.h"
@@ -125,8 +126,26 @@ int uipc__ring_pair(struct uipc__ring_ep *a, struct uipc__ring_ep *b,
 /*
  * Removes a stale name: -ENOENT if absent, -EADDRINUSE while its owner
  * (persistent: either side) is alive, -EBADMSG if it is not a ring.
+ * force: removes a live one too (still only a ring or a marked region).
  */
-int uipc__ring_unlink_at(int dirfd, const char *name, bool persistent);
+int uipc__ring_unlink_at(int dirfd, const char *name, bool persistent, bool force);
+
+/*
+ * probe: emits a uipc_list row for each ring (by its magic) or marked
+ * region in dir, named uri_prefix + file name, judged as
+ * uipc__ring_unlink_at would (persistent: live while either side holds).
+ */
+int uipc__ring_probe_dir(const char *dir, const char *scheme, const char *uri_prefix,
+                         bool persistent, uipc__probe_emit emit, void *arg);
+/* The same for one entry of a walk whose w is the first member of this
+ * (shm: walks /dev/shm itself, for its services' sockets). */
+struct uipc__ring_walk {
+    struct uipc__probe_walk w;
+    const char *scheme, *prefix;
+    bool persistent;
+};
+int uipc__ring_probe_row(struct uipc__probe_walk *w, int dirfd, const char *name,
+                         const struct stat *st);
 
 /*
  * Releases everything.  Returns true when this process held the last
@@ -165,7 +184,7 @@ ssize_t uipc__ring_ch_send(struct uipc_channel *ch, const void *msg, size_t len,
 ssize_t uipc__ring_ch_recv(struct uipc_channel *ch, void *buf, size_t cap, uipc_msginfo *info,
                            struct uipc__deadline *dl);
 int uipc__ring_ch_close(struct uipc_channel *ch, bool remove);
-int uipc__ring_ch_pollfd(const struct uipc_channel *ch);
+int uipc__ring_ch_pollfd(struct uipc_channel *ch);
 int uipc__ring_ch_send_reserve(struct uipc_channel *ch, void **buf, size_t len,
                                struct uipc__deadline *dl);
 int uipc__ring_ch_send_commit(struct uipc_channel *ch, size_t len);

@@ -145,14 +145,14 @@ int uipc__sock_parse_inet(const struct uipc__uri *u, int type, struct uipc__sock
 /* ---- stale socket files ---- */
 
 /* 0 when path is a socket file nobody has bound (removed), else an error. */
-static int take_over(const char *path)
+static int take_over(const char *path, bool force)
 {
     struct stat st;
     if (lstat(path, &st) < 0)
         return errno == ENOENT ? 0 : -errno;
     if (!S_ISSOCK(st.st_mode))
         return -EEXIST; /* never remove what is not a socket, nor follow a link */
-    int bound = uipc__rdv_sock_bound(path);
+    int bound = force ? 0 : uipc__rdv_sock_bound(path);
     if (bound < 0)
         return bound == -ENOENT ? 0 : bound;
     if (bound)
@@ -163,14 +163,14 @@ static int take_over(const char *path)
     return r == -ENOENT ? 0 : r == -ESTALE ? -EADDRINUSE : r;
 }
 
-int uipc__sock_unlink(const struct uipc__sockspec *s)
+int uipc__sock_unlink(const struct uipc__sockspec *s, bool force)
 {
     if (!s->addr.path)
         return -ENOENT; /* abstract names vanish with their socket */
     struct stat st;
     if (lstat(s->addr.u.un.sun_path, &st) < 0)
         return -errno;
-    return take_over(s->addr.u.un.sun_path);
+    return take_over(s->addr.u.un.sun_path, force);
 }
 
 /* ---- seqpacket room ---- */
@@ -228,7 +228,7 @@ static int listen_socket(struct uipc__sockspec *s, int flags, int backlog)
             r = -EADDRINUSE;
             goto fail;
         }
-        r = take_over(s->addr.u.un.sun_path);
+        r = take_over(s->addr.u.un.sun_path, false);
         if (r < 0)
             goto fail;
     }
@@ -474,6 +474,8 @@ ssize_t uipc__sock_send(struct uipc_channel *ch, const void *msg, size_t len,
 {
     struct uipc__sock_channel *c = (struct uipc__sock_channel *)ch;
     (void)info;
+    if (c->ps)
+        return uipc__sockps_send(ch, msg, len, dl);
     int r = ensure_peer(c, dl);
     if (r < 0)
         return r;
@@ -487,6 +489,8 @@ ssize_t uipc__sock_recv(struct uipc_channel *ch, void *buf, size_t cap, uipc_msg
 {
     struct uipc__sock_channel *c = (struct uipc__sock_channel *)ch;
     (void)info;
+    if (c->ps)
+        return uipc__sockps_recv(ch, buf, cap, dl);
     int r = ensure_peer(c, dl);
     if (r < 0)
         return r;
@@ -509,6 +513,8 @@ static void remove_path(const struct uipc__sockspec *s)
 int uipc__sock_close(struct uipc_channel *ch, bool remove)
 {
     struct uipc__sock_channel *c = (struct uipc__sock_channel *)ch;
+    if (c->ps)
+        uipc__sockps_close(ch);
     uipc__framer_release(&c->f);
     uipc__close_fd(c->listen_fd);
     if (remove)
@@ -516,9 +522,11 @@ int uipc__sock_close(struct uipc_channel *ch, bool remove)
     return 0;
 }
 
-int uipc__sock_pollfd(const struct uipc_channel *ch)
+int uipc__sock_pollfd(struct uipc_channel *ch)
 {
     struct uipc__sock_channel *c = (struct uipc__sock_channel *)ch;
+    if (c->ps)
+        return uipc__sockps_pollfd(ch);
     int ep = uipc__framer_pollfd(&c->f);
     if (ep >= 0 && c->listen_fd >= 0) {
         int r = uipc__pollset_add(&c->f.ps, c->listen_fd);
@@ -588,6 +596,18 @@ int uipc__sock_listener_pollfd(const struct uipc_listener *l)
     return ((const struct uipc__sock_listener *)l)->fd;
 }
 
+/* ---- publish/subscribe: the helpers sock_pubsub.c shares ---- */
+
+int uipc__sock_listen_fd(struct uipc__sockspec *s, int flags, int backlog)
+{
+    return listen_socket(s, flags, backlog);
+}
+
+int uipc__sock_accept_one(int lfd, const struct uipc__sockspec *s, const struct uipc__deadline *dl)
+{
+    return accept_one(lfd, s, dl);
+}
+
 /* ---- readiness for uipc_poll ---- */
 
 /* unix: seqpacket: the kernel keeps whole records, so its readiness is exact. */
@@ -611,6 +631,8 @@ static int seq_poll_ready(struct uipc__sock_channel *c, int events, struct uipc_
 int uipc__sock_poll_ready(struct uipc_channel *ch, int events, struct uipc__pollwait *w)
 {
     struct uipc__sock_channel *c = (struct uipc__sock_channel *)ch;
+    if (c->ps)
+        return uipc__sockps_poll_ready(ch, events, w);
     if (c->listen_fd >= 0 || c->connecting) {
         /* The peer first: accept it or finish the connect, without waiting. */
         struct uipc__deadline now;
@@ -660,9 +682,11 @@ int uipc__sock_bound_uri(int fd, const char *given, char *buf, size_t cap)
 int uipc__sock_uri(const struct uipc_channel *ch, const char *given, char *buf, size_t cap)
 {
     const struct uipc__sock_channel *c = (const struct uipc__sock_channel *)ch;
-    if (c->listen_fd < 0 || inet_port(&c->spec.addr) != 0)
+    /* A publisher listens on its own socket, a one-peer owner on listen_fd. */
+    int fd = c->ps ? uipc__sockps_listen_fd(c->ps) : c->listen_fd;
+    if (fd < 0 || inet_port(&c->spec.addr) != 0)
         return 0; /* a client, or a fixed port: as given */
-    return uipc__sock_bound_uri(c->listen_fd, given, buf, cap);
+    return uipc__sock_bound_uri(fd, given, buf, cap);
 }
 
 int uipc__sock_listener_uri(const struct uipc_listener *l, const char *given, char *buf,

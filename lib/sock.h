@@ -52,6 +52,7 @@ struct uipc__sock_channel {
     struct uipc__sockspec spec;
     int listen_fd;                /* >= 0 while the owner waits for its peer */
     bool connecting;              /* a non-blocking connect not yet finished */
+    struct uipc__sockps *ps;      /* publisher or subscriber state, NULL otherwise */
 };
 
 struct uipc__sock_listener {
@@ -74,7 +75,7 @@ ssize_t uipc__sock_send(struct uipc_channel *ch, const void *msg, size_t len,
 ssize_t uipc__sock_recv(struct uipc_channel *ch, void *buf, size_t cap, uipc_msginfo *info,
                         struct uipc__deadline *dl);
 int uipc__sock_close(struct uipc_channel *ch, bool remove);
-int uipc__sock_pollfd(const struct uipc_channel *ch);
+int uipc__sock_pollfd(struct uipc_channel *ch);
 int uipc__sock_peer_cred(const struct uipc_channel *ch, pid_t *pid, uid_t *uid, gid_t *gid);
 int uipc__sock_listen(struct uipc_listener *l, const struct uipc__sockspec *s, int flags);
 int uipc__sock_accept(struct uipc_listener *l, struct uipc_channel *ch, struct uipc__deadline *dl);
@@ -99,7 +100,33 @@ int uipc__sock_poll_ready(struct uipc_channel *ch, int events, struct uipc__poll
 /* Seqpacket: makes room in fd's send buffer for a max_msg record;
  * -EMSGSIZE when the kernel will not (net.core.wmem_max).  0 for streams. */
 int uipc__sock_seq_room(const struct uipc__sockspec *s, int fd);
-/* Removes a stale socket file; -EADDRINUSE if someone listens on it. */
-int uipc__sock_unlink(const struct uipc__sockspec *s);
+/* Removes a stale socket file; -EADDRINUSE if someone listens on it
+ * (force: removes it anyway). */
+int uipc__sock_unlink(const struct uipc__sockspec *s, bool force);
+
+/* ---- publish/subscribe (sock_pubsub.c) ---- */
+
+/* The listening socket of a rendezvous (stale take-over as for a channel);
+ * records in s what it made, for the owner's removal. */
+int uipc__sock_listen_fd(struct uipc__sockspec *s, int flags, int backlog);
+/* Accepts the next allowed peer within dl: its descriptor or a negative errno. */
+int uipc__sock_accept_one(int lfd, const struct uipc__sockspec *s, const struct uipc__deadline *dl);
+
+/* True if u gives a key only a publisher or a subscriber takes. */
+bool uipc__sockps_keys_given(const struct uipc__uri *u);
+/* Publisher (UIPC_CREATE | UIPC_PUB) or subscriber (UIPC_SUB) on s. */
+int uipc__sockps_open(struct uipc_channel *ch, const struct uipc__sockspec *s,
+                      const struct uipc__uri *u, int flags);
+ssize_t uipc__sockps_send(struct uipc_channel *ch, const void *msg, size_t len,
+                          const struct uipc__deadline *dl);
+ssize_t uipc__sockps_recv(struct uipc_channel *ch, void *buf, size_t cap,
+                          const struct uipc__deadline *dl);
+int uipc__sockps_pollfd(struct uipc_channel *ch);
+/* uipc_poll readiness (poll_ready): a subscriber's messages; a publisher
+ * is always writable and accepts and flushes while asked. */
+int uipc__sockps_poll_ready(struct uipc_channel *ch, int events, struct uipc__pollwait *w);
+void uipc__sockps_close(struct uipc_channel *ch);
+/* The publisher's listening socket (its bound port), -1 for a subscriber. */
+int uipc__sockps_listen_fd(const struct uipc__sockps *ps);
 
 #endif /* UIPC_SOCK_H */

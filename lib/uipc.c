@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "probe.h"
 
 /* ---- one thread per handle (internal.h) ---- */
 
@@ -76,10 +77,39 @@ static struct uipc_channel *channel_new(const struct uipc_transport *tp, bool ow
     if (!ch)
         return NULL;
     ch->tp = tp;
+    ch->self = ch;
     ch->opener = getpid();
     ch->owner = owner;
     ch->zc_peeked = -1;
     return ch;
+}
+
+/* ---- publish/subscribe: the flags of uipc_open ---- */
+
+/* UIPC_PUB needs UIPC_CREATE (a publisher owns the rendezvous); UIPC_SUB
+ * attaches, so it refuses UIPC_CREATE; the two roles exclude each other. */
+static int pubsub_flags_ok(int flags)
+{
+    int role = flags & (UIPC_PUB | UIPC_SUB);
+    if (role == (UIPC_PUB | UIPC_SUB))
+        return -EINVAL;
+    if (role == UIPC_PUB && !(flags & UIPC_CREATE))
+        return -EINVAL;
+    if (role == UIPC_SUB && (flags & UIPC_CREATE))
+        return -EINVAL;
+    return 0;
+}
+
+/* The direction a role forbids: a publisher never receives, a subscriber
+ * never sends. */
+static int pubsub_can_send(const struct uipc_channel *ch)
+{
+    return ch->pubsub_role == UIPC_SUB ? -ENOTSUP : 0;
+}
+
+static int pubsub_can_recv(const struct uipc_channel *ch)
+{
+    return ch->pubsub_role == UIPC_PUB ? -ENOTSUP : 0;
 }
 
 /* ---- URIs of endpoints (uipc_uri, uipc_listener_uri) ---- */
@@ -126,8 +156,8 @@ UIPC_API int uipc_open(uipc_channel **out, const char *uri, int flags)
 {
     if (out)
         *out = NULL;
-    if (!out || !uri || (flags & ~(UIPC_CREATE | UIPC_EXCL)) ||
-        ((flags & UIPC_EXCL) && !(flags & UIPC_CREATE)))
+    if (!out || !uri || (flags & ~(UIPC_CREATE | UIPC_EXCL | UIPC_PUB | UIPC_SUB)) ||
+        ((flags & UIPC_EXCL) && !(flags & UIPC_CREATE)) || pubsub_flags_ok(flags) < 0)
         return -EINVAL;
     struct uipc__uri *u;
     const struct uipc_transport *tp = NULL;
@@ -135,12 +165,14 @@ UIPC_API int uipc_open(uipc_channel **out, const char *uri, int flags)
     if (r < 0)
         return r;
     struct uipc_channel *ch = NULL;
-    if (!tp->open)
+    if (!tp->open || ((flags & (UIPC_PUB | UIPC_SUB)) && !(tp->caps & UIPC__CAP_PUBSUB)))
         r = -ENOTSUP;
     else if (!(ch = channel_new(tp, flags & UIPC_CREATE)))
         r = -ENOMEM;
-    else
+    else {
+        ch->pubsub_role = flags & (UIPC_PUB | UIPC_SUB);
         r = tp->open(ch, u, flags);
+    }
     free(u);
     if (r == 0 && (r = channel_keep_uri(ch, uri)) < 0)
         tp->close(ch, ch->owner);
@@ -200,9 +232,12 @@ static ssize_t sendmsg_call(uipc_channel *ch, const void *msg, size_t len,
 {
     if (!ch || (!msg && len) || !uipc__timeout_valid(timeout_ms))
         return -EINVAL;
+    int r = pubsub_can_send(ch);
+    if (r < 0)
+        return r;
     if (len > ch->max_msg)
         return -EMSGSIZE;
-    int r = zc_busy(ch);
+    r = zc_busy(ch);
     if (r < 0)
         return r;
     uipc_msginfo dflt = {0, 0};
@@ -221,7 +256,9 @@ static ssize_t recvmsg_call(uipc_channel *ch, void *buf, size_t cap, uipc_msginf
 {
     if (!ch || (!buf && cap) || !uipc__timeout_valid(timeout_ms))
         return -EINVAL;
-    int r = zc_busy(ch);
+    int r = pubsub_can_recv(ch);
+    if (r == 0)
+        r = zc_busy(ch);
     if (r < 0)
         return r;
     uipc_msginfo dflt = {0, 0};
@@ -305,7 +342,25 @@ UIPC_API int uipc_unlink(const char *uri)
     int r = resolve(uri, &u, &tp);
     if (r < 0)
         return r;
-    r = tp->unlink ? tp->unlink(u) : -ENOTSUP;
+    r = tp->unlink ? tp->unlink(u, false) : -ENOTSUP;
+    free(u);
+    return r;
+}
+
+/* probe: uipc_unlink with UIPC_FORCE, and sem: rows (uipc_list). */
+UIPC_API int uipc_remove(const char *uri, int flags)
+{
+    if (!uri || (flags & ~UIPC_FORCE))
+        return -EINVAL;
+    bool force = flags & UIPC_FORCE;
+    if (strncmp(uri, "sem:", 4) == 0)
+        return uipc__sem_remove(uri + 4, force);
+    struct uipc__uri *u;
+    const struct uipc_transport *tp = NULL;
+    int r = resolve(uri, &u, &tp);
+    if (r < 0)
+        return r;
+    r = tp->unlink ? tp->unlink(u, force) : -ENOTSUP;
     free(u);
     return r;
 }
@@ -324,7 +379,9 @@ UIPC_API int uipc_pollfd(const uipc_channel *ch)
 {
     if (!ch)
         return -EINVAL;
-    return ch->tp->pollfd ? ch->tp->pollfd(ch) : -ENOTSUP;
+    /* The descriptor is state the handle creates on first use: it is
+     * reached through the handle's own pointer, not by casting const away. */
+    return ch->tp->pollfd ? ch->tp->pollfd(ch->self) : -ENOTSUP;
 }
 
 UIPC_API int uipc_peer_cred(const uipc_channel *ch, pid_t *pid, uid_t *uid, gid_t *gid)
@@ -441,11 +498,13 @@ static int send_reserve_call(uipc_channel *ch, void **buf, size_t len, int timeo
         *buf = NULL;
     if (!ch || !buf || !uipc__timeout_valid(timeout_ms))
         return -EINVAL;
+    int r = pubsub_can_send(ch);
+    if (r < 0)
+        return r;
     if (len > ch->max_msg)
         return -EMSGSIZE;
     if (ch->zc_sending)
         return -EBUSY;
-    int r;
     if (ch->tp->send_reserve) {
         struct uipc__deadline dl;
         uipc__deadline_start(&dl, timeout_ms);
@@ -488,6 +547,9 @@ static ssize_t recv_peek_call(uipc_channel *ch, const void **buf, int timeout_ms
         *buf = NULL;
     if (!ch || !buf || !uipc__timeout_valid(timeout_ms))
         return -EINVAL;
+    int r = pubsub_can_recv(ch);
+    if (r < 0)
+        return r;
     struct uipc__deadline dl;
     uipc__deadline_start(&dl, timeout_ms);
     if (ch->tp->recv_peek) { /* peeking again returns the same message */
@@ -500,7 +562,7 @@ static ssize_t recv_peek_call(uipc_channel *ch, const void **buf, int timeout_ms
         *buf = ch->zc_buf;
         return ch->zc_peeked;
     }
-    int r = zc_reserve_buf(ch, ch->max_msg);
+    r = zc_reserve_buf(ch, ch->max_msg);
     if (r < 0)
         return r;
     uipc_msginfo dflt = {0, 0};

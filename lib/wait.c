@@ -169,6 +169,9 @@ static void alarm_forked_child(void)
     alarm_timer_ok = false;
 }
 
+/* After the deadline the alarm repeats this often until disarmed. */
+#define ALARM_REPEAT_NS (1000 * 1000LL)
+
 static bool handler_is_ours(void)
 {
     struct sigaction cur;
@@ -242,7 +245,13 @@ int uipc__alarm_arm(struct uipc__alarm *a, const struct uipc__deadline *d)
     if (pthread_sigmask(SIG_UNBLOCK, &ours, &old) != 0)
         return -EINVAL;
     a->restore = sigismember(&old, UIPC__ALARM_SIGNAL) == 1;
-    struct itimerspec its = {.it_value = uipc__ns_to_timespec(left)};
+    /* The timer keeps firing every ALARM_REPEAT_NS after the deadline until
+     * disarmed: a signal that lands after arm but before the caller has
+     * entered its blocking call (a thread preempted in between) is followed
+     * by another one, so that call is still interrupted instead of blocking
+     * for ever. */
+    struct itimerspec its = {.it_value = uipc__ns_to_timespec(left),
+                             .it_interval = uipc__ns_to_timespec(ALARM_REPEAT_NS)};
     if (timer_settime(alarm_timer, 0, &its, NULL) < 0) {
         r = -errno;
         if (a->restore)

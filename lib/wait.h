@@ -105,7 +105,9 @@ void uipc__nap_ns(int64_t ns);
  * SIGEV_THREAD_ID) that sends UIPC__ALARM_SIGNAL to this thread when the
  * deadline passes; the library's handler for it does nothing and is
  * installed without SA_RESTART, so the blocked call returns EINTR at the
- * deadline.  The caller then blocks in the kernel like a wait forever does,
+ * deadline (and again every millisecond until disarmed, so a signal that
+ * came before the call blocked is not the only one).  The caller then
+ * blocks in the kernel like a wait forever does,
  * using no CPU, instead of polling.
  *
  * The signal never reaches the application: the handler is installed only

@@ -3,8 +3,9 @@
 # Installs the Debian packages libuipc needs to build, test, fuzz and
 # benchmark, skipping those already present.  Needs root (or sudo).
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config libcmocka-dev python3 valgrind
-      clang libclang-rt-14-dev libzmq3-dev libnng-dev
+pkgs=(build-essential cmake pkg-config libcmocka-dev valgrind clang libclang-rt-14-dev
+      libzmq5 libnng1
+      python3 python3-pytest python3-pip python3-setuptools python3-zmq
       curl apache2-utils)  # examples/web_workers is tested with curl and ab
 missing=()
 for p in "${pkgs[@]}"; do

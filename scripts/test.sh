@@ -6,7 +6,10 @@
 #   2. the same suite under AddressSanitizer + UndefinedBehaviorSanitizer;
 #   3. the concurrency tests (rings, semaphores, mutexes) under ThreadSanitizer;
 #   4. Valgrind memcheck over the conformance suite;
-#   5. each libFuzzer harness for a bounded time (UIPC_FUZZ_SECONDS, default 60).
+#   5. each libFuzzer harness for a bounded time (UIPC_FUZZ_SECONDS, default 60);
+#   6. the Debian packages (scripts/deb-check.sh): built with CPack,
+#      installed with dpkg, used from C (pkg-config, find_package) and
+#      Python without any environment variable, then purged.
 # Any failure or sanitizer report fails the run.  Build trees go to ./out/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,6 +58,9 @@ if [ -x tests/fuzz/run.sh ]; then
   step "libFuzzer harnesses"
   count tests/fuzz/run.sh "${UIPC_FUZZ_SECONDS:-60}"
 fi
+
+step "Debian packages: build, install, use from C and Python, purge"
+count scripts/deb-check.sh "$out/deb"
 
 step "summary"
 echo "steps: $passed passed, $failed failed"

@@ -22,6 +22,7 @@
 #include <netinet/in.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -684,12 +685,14 @@ struct blocked {
     uipc_channel *ch;
     uipc_listener *l;
     ssize_t got;
+    pid_t tid; /* the blocked thread, published before its call */
 };
 
 static void *blocked_call(void *arg)
 {
     struct blocked *b = arg;
     char buf[64];
+    __atomic_store_n(&b->tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
     uipc_channel *acc = NULL;
     b->got = b->l ? uipc_accept(b->l, &acc, UIPC_FOREVER) : uipc_recv(b->ch, buf, sizeof buf, UIPC_FOREVER);
     if (acc)
@@ -704,6 +707,37 @@ struct close_case {
     int flags;
     bool listener;
 };
+
+/* The scheduler state of thread tid ('R', 'S', ...), 0 if unknown. */
+static char thread_state(pid_t tid)
+{
+    char path[64], stat[512];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+    FILE *f = fopen(path, "re");
+    size_t n = f ? fread(stat, 1, sizeof stat - 1, f) : 0;
+    if (f)
+        fclose(f);
+    stat[n] = 0;
+    const char *paren = strrchr(stat, ')'); /* the name may hold spaces */
+    return paren && paren[1] == ' ' ? paren[2] : 0;
+}
+
+/* Waits (up to about 20 s) until the thread *tid has published its id and
+ * sleeps in the kernel, seen twice 5 ms apart (a brief sleep on the way
+ * into the call, a lazy-binding lock say, is not the call's wait). */
+static bool thread_sleeps(const pid_t *tid)
+{
+    for (int i = 0; i < 4000; i++) {
+        pid_t t = __atomic_load_n(tid, __ATOMIC_ACQUIRE);
+        if (t && thread_state(t) == 'S') {
+            nap_ms(5);
+            if (thread_state(t) == 'S')
+                return true;
+        }
+        nap_ms(5);
+    }
+    return false;
+}
 
 static int close_blocked_child(void *arg)
 {
@@ -720,7 +754,12 @@ static int close_blocked_child(void *arg)
     }
     pthread_t th;
     pthread_create(&th, NULL, blocked_call, &b);
-    nap_ms(200); /* parked inside the call by now */
+    /* Parked inside the call: the thread sleeps in the kernel (a ring's
+     * receive spins first, so a running thread is not there yet).  Waiting
+     * for the state, not for a time, keeps a loaded machine from closing
+     * the handle before the call began. */
+    if (!thread_sleeps(&b.tid))
+        return 16;
     int r = c->listener ? uipc_listener_close(b.l) : uipc_close(b.ch);
     if (r != -EBUSY)
         return 12;

@@ -117,6 +117,60 @@ UIPC_API int uipc_close(uipc_channel *ch);
 /* Removes a stale rendezvous by URI.  -ENOENT if there is none. */
 UIPC_API int uipc_unlink(const char *uri);
 
+/* ---- rendezvous on this machine: listing and removing (0.2) ---- */
+
+/* uipc_remove flags. */
+enum {
+    UIPC_FORCE = 1 << 0 /* remove even while its owner lives */
+};
+
+/* uipc_rdvinfo.state */
+enum {
+    UIPC_RDV_LIVE = 1,   /* its owner holds it (or, sem:, a process has it open) */
+    UIPC_RDV_STALE = 2,  /* the owner is gone: uipc_remove(uri, 0) removes it */
+    UIPC_RDV_CORRUPT = 3 /* libuipc's, damaged, nobody holds it: removable */
+};
+
+#define UIPC_RDV_URI_MAX 4224 /* room for any URI uipc_list reports, NUL included */
+
+/* One rendezvous found by uipc_list. */
+typedef struct uipc_rdvinfo {
+    char scheme[16];            /* "shm", "fifo", ..., or "sem" */
+    char uri[UIPC_RDV_URI_MAX]; /* canonical, no query: uipc_remove(uri, ...) takes it */
+    int state;                  /* UIPC_RDV_* */
+    pid_t pid;                  /* a process holding it live; 0 unknown or none */
+    uid_t uid;                  /* the object's owner uid */
+    unsigned mode;              /* permission bits */
+    long long size;             /* bytes (queues: bytes queued); -1 when it has none */
+} uipc_rdvinfo;
+
+/*
+ * Calls fn(info, arg) for each rendezvous that validates as libuipc's
+ * (magic, mark or naming; foreign objects are never reported), in no
+ * particular order.  where selects:
+ *   NULL        every kind's system-wide namespace: shm: rings and regions,
+ *               sem: semaphores, mq: queue pairs, sysvmq: keyed queues;
+ *   "SCHEME:"   one kind's namespace ("sem:" included);
+ *   "/DIR"      the path-named kinds in that directory, one level (fifo:
+ *               pairs, unix: socket files, file: spool pairs, mmap: rings);
+ *   a URI       that one rendezvous, if it exists (query ignored).
+ * fn returning non-zero stops the walk, and uipc_list returns that value.
+ * Otherwise 0, or -EINVAL (fn NULL, bad where), -EPROTONOSUPPORT (unknown
+ * scheme), -ENOTSUP (a scheme that names nothing: tcp:, udp:, pipe:),
+ * -ENOENT/-ENOTDIR/-EACCES (DIR).  Never blocks; reads /proc to find pids.
+ */
+UIPC_API int uipc_list(const char *where, int (*fn)(const uipc_rdvinfo *info, void *arg),
+                       void *arg);
+
+/*
+ * uipc_unlink with flags: 0 removes a stale (or corrupt) rendezvous and
+ * refuses a live one with -EADDRINUSE; UIPC_FORCE removes its names even
+ * while the owner lives (the owner keeps what it has open, new peers no
+ * longer find it).  Takes every URI uipc_list reports, "sem:NAME" too.
+ * Never removes what is not libuipc's (-EBADMSG).  -ENOENT if none.
+ */
+UIPC_API int uipc_remove(const char *uri, int flags);
+
 /* A static English text for a negative (or positive) errno value. */
 UIPC_API const char *uipc_strerror(int err);
 /* The library's version, "MAJOR.MINOR.PATCH"; compare with UIPC_VERSION_STRING. */
@@ -200,6 +254,39 @@ typedef struct uipc_pollitem {
  * just waits out the timeout.
  */
 UIPC_API int uipc_poll(uipc_pollitem *items, size_t n, int timeout_ms);
+
+/* ------------------------------------------------------------------ */
+/* Publish / subscribe                                                 */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Flags of uipc_open.  uipc_open(&p, uri, UIPC_CREATE | UIPC_PUB) is a
+ * publisher (it owns the rendezvous); uipc_open(&s, uri, UIPC_SUB) is a
+ * subscriber (-ENOENT while there is no publisher).  UIPC_PUB without
+ * UIPC_CREATE, UIPC_SUB with UIPC_CREATE, or both, is -EINVAL; a transport
+ * without publish/subscribe is -ENOTSUP (shm:, unix: and tcp: have it).
+ *
+ *  - uipc_send on the publisher publishes one message to every subscriber
+ *    attached at that moment; a subscriber receives, in order, every message
+ *    published after its uipc_open returned.  A publisher's uipc_recv and a
+ *    subscriber's uipc_send are -ENOTSUP.
+ *  - ?overflow=drop (the default): the publisher never waits for a
+ *    subscriber.  A subscriber that falls further behind than the channel
+ *    holds loses the oldest messages; its next receive returns -EOVERFLOW
+ *    once, and the following ones continue, in order, with the oldest
+ *    message still held.  ?overflow=block: the publisher waits, within its
+ *    timeout, until every live subscriber has room; a dead subscriber never
+ *    blocks it.
+ *  - The publisher's close or death: subscribers receive what is left, then
+ *    -EPIPE.  A subscriber's close or death disturbs no one and leaves
+ *    nothing behind.
+ *  - Zero-copy works on both sides (uipc_send_reserve on the publisher,
+ *    uipc_recv_peek on a subscriber); uipc_pollfd works for subscribers.
+ */
+enum {
+    UIPC_PUB = 1 << 2, /* with UIPC_CREATE: a publisher */
+    UIPC_SUB = 1 << 3  /* a subscriber */
+};
 
 /* ------------------------------------------------------------------ */
 /* Message attributes                                                  */

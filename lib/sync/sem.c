@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "probe.h"
 #include "rendezvous.h"
 
 #define SEM_PREFIX "/uipc-sem-"
@@ -238,4 +239,75 @@ UIPC_API int uipc_sem_unlink(const char *name)
     if (r < 0)
         return r;
     return shm_unlink(objname) < 0 ? -errno : 0;
+}
+
+/* ---- probe: sem: rows of uipc_list, uipc_remove("sem:NAME") ---- */
+
+/*
+ * Judges /dev/shm/<file> as a semaphore: UIPC_RDV_LIVE while some process
+ * has it open or mapped (*pid: one of them), else UIPC_RDV_STALE;
+ * -EBADMSG when it does not carry the semaphore's magic (not ours).
+ */
+static int sem_judge(int dirfd, const char *file, struct stat *st, pid_t *pid)
+{
+    int fd = openat(dirfd, file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    uint32_t magic = 0;
+    int r = fstat(fd, st) < 0 ? -errno : 0;
+    if (r == 0 && (!S_ISREG(st->st_mode) || (size_t)st->st_size != sizeof(struct sem_shared) ||
+                   pread(fd, &magic, sizeof magic, 0) != (ssize_t)sizeof magic ||
+                   magic != SEM_MAGIC))
+        r = -EBADMSG;
+    uipc__close_fd(fd);
+    if (r < 0)
+        return r;
+    *pid = uipc__probe_file_holder(st);
+    return *pid ? UIPC_RDV_LIVE : UIPC_RDV_STALE;
+}
+
+static int sem_row(struct uipc__probe_walk *w, int dirfd, const char *name, const struct stat *st)
+{
+    const char *prefix = SEM_PREFIX + 1;
+    struct stat cur;
+    pid_t pid;
+    if (!S_ISREG(st->st_mode) || strncmp(name, prefix, strlen(prefix)) != 0)
+        return 0;
+    int state = sem_judge(dirfd, name, &cur, &pid);
+    uipc_rdvinfo info;
+    if (state < 0 ||
+        uipc__probe_fill(&info, "sem", state, &cur, true, "sem:%s", name + strlen(prefix)) < 0)
+        return 0;
+    info.pid = pid;
+    return w->emit(&info, w->arg);
+}
+
+int uipc__sem_probe(const char *dir, uipc__probe_emit emit, void *arg)
+{
+    if (dir)
+        return 0;
+    struct uipc__probe_walk w = {.dir = "/dev/shm", .emit = emit, .arg = arg};
+    return uipc__probe_dir(&w, sem_row);
+}
+
+int uipc__sem_remove(const char *name, bool force)
+{
+    char objname[sizeof SEM_PREFIX + SEM_NAME_MAX];
+    int r = sem_objname(objname, sizeof objname, name);
+    if (r < 0)
+        return r;
+    int dirfd = uipc__rdv_shm_dir();
+    if (dirfd < 0)
+        return dirfd;
+    struct stat st;
+    pid_t pid;
+    r = sem_judge(dirfd, objname + 1, &st, &pid);
+    if (r == UIPC_RDV_LIVE && !force)
+        r = -EADDRINUSE;
+    if (r > 0) {
+        struct uipc__rdv_id id = {st.st_dev, st.st_ino};
+        r = uipc__rdv_remove(dirfd, objname + 1, &id);
+    }
+    uipc__close_fd(dirfd);
+    return r;
 }

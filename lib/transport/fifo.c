@@ -81,9 +81,9 @@ static int remove_fifo(const char *path)
 }
 
 /* Removes a stale pair: 0 done or nothing there, -EADDRINUSE if its owner lives. */
-static int take_over(const char *c2s, const char *s2c)
+static int take_over(const char *c2s, const char *s2c, bool force)
 {
-    int fd = open_fifo(s2c, O_RDONLY);
+    int fd = force ? -ENOENT : open_fifo(s2c, O_RDONLY);
     if (fd >= 0) {
         int live = uipc__rdv_held(fd, 0);
         uipc__close_fd(fd);
@@ -127,7 +127,7 @@ static int fifo_create(struct fifo_channel *c, mode_t mode, int flags)
     int rfd = -1, wfd = -1;
     int r = make_fifo(c->c2s, mode, &c->c2s_id);
     if (r == -EEXIST && !(flags & UIPC_EXCL)) {
-        r = take_over(c->c2s, c->s2c);
+        r = take_over(c->c2s, c->s2c, false);
         if (r == 0)
             r = make_fifo(c->c2s, mode, &c->c2s_id);
     }
@@ -276,7 +276,7 @@ static int fifo_close(struct uipc_channel *ch, bool remove)
     return 0;
 }
 
-static int fifo_pollfd(const struct uipc_channel *ch)
+static int fifo_pollfd(struct uipc_channel *ch)
 {
     return uipc__framer_pollfd(&((struct fifo_channel *)ch)->f);
 }
@@ -293,7 +293,7 @@ static int fifo_poll_ready(struct uipc_channel *ch, int events, struct uipc__pol
     return rev;
 }
 
-static int fifo_unlink(const struct uipc__uri *u)
+static int fifo_unlink(const struct uipc__uri *u, bool force)
 {
     char c2s[PATH_MAX], s2c[PATH_MAX];
     int r = uipc__rdv_path_pair(u, c2s, s2c);
@@ -302,7 +302,40 @@ static int fifo_unlink(const struct uipc__uri *u)
     struct stat st;
     if (lstat(c2s, &st) < 0 && lstat(s2c, &st) < 0)
         return -ENOENT;
-    return take_over(c2s, s2c);
+    return take_over(c2s, s2c, force);
+}
+
+/* probe: a pair X.c2s / X.s2c of FIFOs in the directory is a row, live
+ * while the owner's lock on X.s2c is held. */
+static int fifo_row(struct uipc__probe_walk *w, int dirfd, const char *name,
+                    const struct stat *st)
+{
+    size_t n = strlen(name);
+    char s2c[NAME_MAX + 1];
+    struct stat st2;
+    if (!S_ISFIFO(st->st_mode) || n <= 4 || strcmp(name + n - 4, UIPC__RDV_C2S) != 0)
+        return 0;
+    snprintf(s2c, sizeof s2c, "%.*s" UIPC__RDV_S2C, (int)(n - 4), name);
+    if (fstatat(dirfd, s2c, &st2, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISFIFO(st2.st_mode))
+        return 0;
+    int fd = openat(dirfd, s2c, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+    int held = fd < 0 ? 0 : uipc__rdv_held(fd, 0);
+    if (fd >= 0)
+        uipc__close_fd(fd);
+    uipc_rdvinfo info;
+    if (uipc__probe_fill(&info, "fifo", held > 0 ? UIPC_RDV_LIVE : UIPC_RDV_STALE, st, false,
+                         "fifo://%s/%.*s", strcmp(w->dir, "/") ? w->dir : "", (int)(n - 4),
+                         name) < 0)
+        return 0;
+    if (held > 0)
+        info.pid = uipc__probe_file_holder(&st2);
+    return w->emit(&info, w->arg);
+}
+
+static int fifo_probe(const char *dir, uipc__probe_emit emit, void *arg)
+{
+    struct uipc__probe_walk w = {.dir = dir, .emit = emit, .arg = arg};
+    return dir ? uipc__probe_dir(&w, fifo_row) : 0;
 }
 
 const struct uipc_transport uipc__transport_fifo = {
@@ -315,6 +348,7 @@ const struct uipc_transport uipc__transport_fifo = {
     .recv = fifo_recv,
     .close = fifo_close,
     .unlink = fifo_unlink,
+    .probe = fifo_probe,
     .pollfd = fifo_pollfd,
     .poll_ready = fifo_poll_ready,
 };

@@ -635,14 +635,14 @@ static int judge_spool(const char *path, bool live, struct uipc__rdv_id *id)
 
 /* Removes both files, only if both are spools; -EADDRINUSE while the owner
  * holds its lock.  Each is removed only while it is the file judged. */
-static int file_unlink(const struct uipc__uri *u)
+static int file_unlink(const struct uipc__uri *u, bool force)
 {
     char c2s[PATH_MAX], s2c[PATH_MAX];
     struct uipc__rdv_id id1, id2;
     int r = uipc__rdv_path_pair(u, c2s, s2c);
     if (r < 0)
         return r;
-    int e2 = judge_spool(s2c, true, &id2);
+    int e2 = judge_spool(s2c, !force, &id2);
     if (e2 == -EADDRINUSE)
         return e2;
     int e1 = judge_spool(c2s, false, &id1);
@@ -659,7 +659,43 @@ static int file_unlink(const struct uipc__uri *u)
     return 0;
 }
 
-static int file_pollfd(const struct uipc_channel *ch)
+/* probe: a pair X.c2s / X.s2c of spools (by their magic) in the directory
+ * is a row, live while the owner's writer lock on X.s2c is held. */
+static int file_row(struct uipc__probe_walk *w, int dirfd, const char *name,
+                    const struct stat *st)
+{
+    size_t n = strlen(name);
+    const char *dir = strcmp(w->dir, "/") ? w->dir : "";
+    char c2s[PATH_MAX], s2c[PATH_MAX];
+    struct uipc__rdv_id id;
+    struct stat st2;
+    if (!S_ISREG(st->st_mode) || n <= 4 || strcmp(name + n - 4, UIPC__RDV_C2S) != 0 ||
+        snprintf(c2s, sizeof c2s, "%s/%s", dir, name) >= (int)sizeof c2s ||
+        snprintf(s2c, sizeof s2c, "%s/%.*s" UIPC__RDV_S2C, dir, (int)(n - 4), name) >=
+            (int)sizeof s2c ||
+        fstatat(dirfd, s2c + strlen(dir) + 1, &st2, AT_SYMLINK_NOFOLLOW) < 0 ||
+        judge_spool(c2s, false, &id) < 0)
+        return 0;
+    int e = judge_spool(s2c, true, &id);
+    if (e < 0 && e != -EADDRINUSE)
+        return 0;
+    uipc_rdvinfo info;
+    if (uipc__probe_fill(&info, "file", e ? UIPC_RDV_LIVE : UIPC_RDV_STALE, st, true,
+                         "file://%s/%.*s", dir, (int)(n - 4), name) < 0)
+        return 0;
+    info.size += (long long)st2.st_size;
+    if (e)
+        info.pid = uipc__probe_file_holder(&st2);
+    return w->emit(&info, w->arg);
+}
+
+static int file_probe(const char *dir, uipc__probe_emit emit, void *arg)
+{
+    struct uipc__probe_walk w = {.dir = dir, .emit = emit, .arg = arg};
+    return dir ? uipc__probe_dir(&w, file_row) : 0;
+}
+
+static int file_pollfd(struct uipc_channel *ch)
 {
     return ((const struct file_channel *)ch)->ps.epfd;
 }
@@ -675,6 +711,7 @@ const struct uipc_transport uipc__transport_file = {
     .recv = file_recv,
     .close = file_close,
     .unlink = file_unlink,
+    .probe = file_probe,
     .pollfd = file_pollfd,
     .poll_ready = file_poll_ready,
 };

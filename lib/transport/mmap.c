@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -63,16 +64,28 @@ static int mmap_open(struct uipc_channel *ch, const struct uipc__uri *u, int fla
     return 0;
 }
 
-static int mmap_unlink(const struct uipc__uri *u)
+static int mmap_unlink(const struct uipc__uri *u, bool force)
 {
     char name[NAME_MAX + 1];
     int dirfd;
     int r = mmap_path(u, &dirfd, name, sizeof name);
     if (r < 0)
         return r;
-    r = uipc__ring_unlink_at(dirfd, name, true);
+    r = uipc__ring_unlink_at(dirfd, name, true, force);
     uipc__close_fd(dirfd);
     return r;
+}
+
+/* Ring files in a directory the caller names (mmap: has no namespace). */
+static int mmap_probe(const char *dir, uipc__probe_emit emit, void *arg)
+{
+    char prefix[PATH_MAX + 16];
+    if (!dir)
+        return 0;
+    if (snprintf(prefix, sizeof prefix, "mmap://%s/", strcmp(dir, "/") ? dir : "") >=
+        (int)sizeof prefix)
+        return -ENAMETOOLONG;
+    return uipc__ring_probe_dir(dir, "mmap", prefix, true, emit, arg);
 }
 
 const struct uipc_transport uipc__transport_mmap = {
@@ -87,6 +100,7 @@ const struct uipc_transport uipc__transport_mmap = {
     .recv = uipc__ring_ch_recv,
     .close = uipc__ring_ch_close,
     .unlink = mmap_unlink,
+    .probe = mmap_probe,
     .pollfd = uipc__ring_ch_pollfd,
     .send_reserve = uipc__ring_ch_send_reserve,
     .send_commit = uipc__ring_ch_send_commit,

@@ -52,6 +52,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -406,16 +407,16 @@ static int mq_close_op(struct uipc_channel *ch, bool remove)
     return r;
 }
 
-/* Removes a stale pair; -EADDRINUSE while its owner lives. */
-static int mq_unlink_op(const struct uipc__uri *u)
+/* Removes a stale pair; -EADDRINUSE while its owner lives (force: anyway). */
+static int mq_unlink_op(const struct uipc__uri *u, bool force)
 {
     char c2s[NAME_MAX + 2], s2c[NAME_MAX + 2];
     int r = mq_names(u, c2s, s2c);
     if (r < 0)
         return r;
     /* Holding the owner's token also keeps a creator out meanwhile. */
-    int token = token_bind(c2s, queue_owner(c2s));
-    if (token < 0)
+    int token = force ? -1 : token_bind(c2s, queue_owner(c2s));
+    if (token < 0 && !force)
         return token;
     int e1 = mq_unlink(c2s) < 0 ? -errno : 0;
     int e2 = mq_unlink(s2c) < 0 ? -errno : 0;
@@ -427,7 +428,96 @@ static int mq_unlink_op(const struct uipc__uri *u)
     return e2 == -ENOENT ? 0 : e2;
 }
 
-static int mq_pollfd_op(const struct uipc_channel *ch)
+/* probe: the pairs X.c2s / X.s2c in /dev/mqueue, live while the owner's
+ * token is bound by the queues' owner uid. */
+static int mq_row(struct uipc__probe_walk *w, int dirfd, const char *name,
+                  const struct stat *st)
+{
+    size_t n = strlen(name);
+    char c2s[NAME_MAX + 2], half[NAME_MAX + 1], line[128];
+    struct stat st2;
+    if (!S_ISREG(st->st_mode) || n <= 4 || strcmp(name + n - 4, UIPC__RDV_C2S) != 0)
+        return 0;
+    snprintf(half, sizeof half, "%.*s" UIPC__RDV_S2C, (int)(n - 4), name);
+    if (fstatat(dirfd, half, &st2, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st2.st_mode))
+        return 0;
+    snprintf(c2s, sizeof c2s, "/%s", name);
+    int live = uipc__rdv_token_live("uipc-mq", c2s, st->st_uid);
+    uipc_rdvinfo info;
+    if (uipc__probe_fill(&info, "mq", live ? UIPC_RDV_LIVE : UIPC_RDV_STALE, st, false,
+                         "mq:///%.*s", (int)(n - 4), name) < 0)
+        return 0;
+    /* The queued bytes: "QSIZE:N ..." is the first line of each file. */
+    for (int i = 0; i < 2; i++) {
+        int fd = openat(dirfd, i ? half : name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        ssize_t got = fd < 0 ? -1 : read(fd, line, sizeof line - 1);
+        long long q;
+        if (got > 0 && (line[got] = '\0', sscanf(line, "QSIZE:%lld", &q) == 1))
+            info.size = (info.size < 0 ? 0 : info.size) + q;
+        if (fd >= 0)
+            uipc__close_fd(fd);
+    }
+    if (live) {
+        char token[NAME_MAX + 16];
+        snprintf(token, sizeof token, "@uipc-mq%s", c2s);
+        info.pid = uipc__probe_sock_holder(token, NULL);
+    }
+    return w->emit(&info, w->arg);
+}
+
+/*
+ * Where the mqueue file system is not mounted at /dev/mqueue, queues have
+ * no directory to list: the live pairs are found from their owners'
+ * tokens in /proc/net/unix instead (a stale pair cannot be found by name).
+ */
+static int mq_probe_tokens(uipc__probe_emit emit, void *arg)
+{
+    FILE *f = fopen("/proc/net/unix", "re");
+    if (!f)
+        return 0;
+    char line[NAME_MAX + 256];
+    int r = 0;
+    while (r == 0 && fgets(line, sizeof line, f)) {
+        int at = 0;
+        if (sscanf(line, "%*s %*s %*s %*s %*s %*s %*s %n", &at) != 0 || !at)
+            continue;
+        char *token = line + at, *c2s = token + strlen("@uipc-mq");
+        size_t n = strcspn(token, "\n");
+        token[n] = '\0';
+        if (strncmp(token, "@uipc-mq/", 9) != 0 || n <= 13 ||
+            strcmp(token + n - 4, UIPC__RDV_C2S) != 0)
+            continue;
+        mqd_t q = mq_open(c2s, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        struct stat st;
+        bool ok = q != (mqd_t)-1 && fstat((int)q, &st) == 0;
+        if (q != (mqd_t)-1)
+            mq_close(q);
+        uipc_rdvinfo info;
+        if (!ok || uipc__rdv_token_live("uipc-mq", c2s, st.st_uid) != 1 ||
+            uipc__probe_fill(&info, "mq", UIPC_RDV_LIVE, &st, false, "mq://%.*s",
+                             (int)(strlen(c2s) - 4), c2s) < 0)
+            continue;
+        info.pid = uipc__probe_sock_holder(token, NULL);
+        r = emit(&info, arg);
+    }
+    fclose(f);
+    return r;
+}
+
+#define MQUEUE_FS_MAGIC 0x19800202 /* the mqueue file system's statfs f_type */
+
+static int mq_probe(const char *dir, uipc__probe_emit emit, void *arg)
+{
+    struct uipc__probe_walk w = {.dir = "/dev/mqueue", .emit = emit, .arg = arg};
+    struct statfs sf;
+    if (dir)
+        return 0;
+    if (statfs(w.dir, &sf) < 0 || sf.f_type != MQUEUE_FS_MAGIC)
+        return mq_probe_tokens(emit, arg);
+    return uipc__probe_dir(&w, mq_row);
+}
+
+static int mq_pollfd_op(struct uipc_channel *ch)
 {
     /* The poll set is created lazily and is part of the handle's state. */
     struct mq_channel *c = (struct mq_channel *)ch;
@@ -473,6 +563,7 @@ const struct uipc_transport uipc__transport_mq = {
     .recv = mq_recv_op,
     .close = mq_close_op,
     .unlink = mq_unlink_op,
+    .probe = mq_probe,
     .pollfd = mq_pollfd_op,
     .poll_ready = mq_poll_ready_op,
 };

@@ -79,7 +79,7 @@ static int pipe_close(struct uipc_channel *ch, bool remove)
     return 0;
 }
 
-static int pipe_pollfd(const struct uipc_channel *ch)
+static int pipe_pollfd(struct uipc_channel *ch)
 {
     return uipc__framer_pollfd(&((struct pipe_channel *)ch)->f);
 }

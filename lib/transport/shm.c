@@ -26,6 +26,12 @@
  * uipc_pair("shm:") makes both ends over an anonymous, sealed memfd, for
  * related processes (fork, then each closes the end it does not use).
  * Zero-copy is native: reservations and peeks point into the ring.
+ *
+ * With UIPC_PUB / UIPC_SUB the name holds a broadcast ring instead
+ * (lib/bcast.c, lib/bcast_ep.c, docs/pubsub.md): one publisher, up to
+ * ?subs= subscribers (default 64) reading every message in place,
+ * ?overflow=drop|block.  The kinds refuse each other's names (-EPROTOTYPE)
+ * and the publish/subscribe keys are -EINVAL on a channel.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +43,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "bcast.h"
 #include "internal.h"
 #include "rendezvous.h"
 #include "ring_ep.h"
@@ -45,7 +52,53 @@
 #define SHM_NAME_MAX 200
 #define SHM_DIR "/dev/shm" /* where uipc__rdv_shm_dir looks: the service socket's path */
 
-static const char *const shm_keys[] = {"size", "maxmsg", "spin", "mode", "allow_uid", NULL};
+static const char *const shm_keys[] = {"size", "maxmsg",   "spin", "mode",
+                                       "allow_uid", "overflow", "subs", NULL};
+
+/* A two-party channel or a service's client (rc, ring_ep.c's channel:
+ * first, so that its operations take ours), or a publisher or subscriber
+ * (base.pubsub_role; docs/pubsub.md). */
+struct shm_channel {
+    struct uipc__ring_channel rc;
+    struct uipc__bcast_ep bc;
+};
+
+static bool pubsub_key_given(const struct uipc__uri *u)
+{
+    int err;
+    return uipc__uri_get(u, "overflow", &err) || uipc__uri_get(u, "subs", &err);
+}
+
+static struct uipc__bcast_ep *bc_of(struct uipc_channel *ch)
+{
+    return &((struct shm_channel *)ch)->bc;
+}
+
+/* UIPC_PUB / UIPC_SUB: the broadcast ring named name (bcast_ep.c). */
+static int shm_open_pubsub(struct uipc_channel *ch, const struct uipc__uri *u, const char *name,
+                           int flags)
+{
+    struct uipc__ring_channel *c = (struct uipc__ring_channel *)ch;
+    int err;
+    if (uipc__uri_get(u, "allow_uid", &err))
+        return -EINVAL; /* ?mode= protects a broadcast ring */
+    int dirfd = uipc__rdv_shm_dir();
+    if (dirfd < 0)
+        return dirfd;
+    struct stat st;
+    int r = 0;
+    if (!(flags & UIPC_CREATE) && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISSOCK(st.st_mode))
+        r = -EPROTOTYPE; /* a service's socket: a channel of another kind */
+    if (r == 0)
+        r = uipc__bcast_open_at(bc_of(ch), dirfd, name, u, flags);
+    uipc__close_fd(dirfd);
+    if (r < 0)
+        return r;
+    snprintf(c->path, sizeof c->path, "/dev/shm/%s", name); /* the publisher removes it */
+    ch->max_msg = bc_of(ch)->publisher ? bc_of(ch)->pub.max_msg : bc_of(ch)->sub.max_msg;
+    return 0;
+}
 
 static int shm_client(struct uipc__ring_channel *c, const char *name,
                       const struct uipc__ring_params *p);
@@ -71,7 +124,12 @@ static int shm_open_ch(struct uipc_channel *ch, const struct uipc__uri *u, int f
     struct uipc__ring_channel *c = (struct uipc__ring_channel *)ch;
     struct uipc__ring_params p;
     const char *name;
+    uipc__bcast_ep_init(bc_of(ch));
     int r = shm_name(u, &name);
+    if (r == 0 && ch->pubsub_role)
+        return shm_open_pubsub(ch, u, name, flags);
+    if (r == 0 && pubsub_key_given(u))
+        r = -EINVAL; /* publish/subscribe keys on a channel */
     if (r == 0)
         r = uipc__ring_params(u, &p);
     if (r < 0)
@@ -89,6 +147,9 @@ static int shm_open_ch(struct uipc_channel *ch, const struct uipc__uri *u, int f
         return shm_client(c, name, &p); /* a service: uipc_listen made it */
     }
     r = uipc__ring_open_at(&c->ep, dirfd, name, &p, flags, false);
+    /* A broadcast ring under that name: a channel of another kind. */
+    if (r == -EBADMSG && uipc__bcast_is_bcast(dirfd, name))
+        r = -EPROTOTYPE;
     uipc__close_fd(dirfd);
     if (r < 0)
         return r;
@@ -103,7 +164,7 @@ static int shm_pair(struct uipc_channel *a, struct uipc_channel *b, const struct
     struct uipc__ring_channel *cb = (struct uipc__ring_channel *)b;
     struct uipc__ring_params p;
     int err;
-    if (u->has_authority || u->path[0] || uipc__uri_get(u, "mode", &err))
+    if (u->has_authority || u->path[0] || uipc__uri_get(u, "mode", &err) || pubsub_key_given(u))
         return -EINVAL; /* nothing to name or protect: the memfd is private */
     int r = uipc__ring_params(u, &p);
     if (r == 0)
@@ -114,7 +175,7 @@ static int shm_pair(struct uipc_channel *a, struct uipc_channel *b, const struct
     return 0;
 }
 
-static int shm_unlink(const struct uipc__uri *u)
+static int shm_unlink(const struct uipc__uri *u, bool force)
 {
     const char *name;
     int r = shm_name(u, &name);
@@ -128,9 +189,10 @@ static int shm_unlink(const struct uipc__uri *u)
         struct uipc__sockspec spec; /* a service's socket: stale when nobody listens */
         uipc__close_fd(dirfd);
         r = service_addr(name, &spec);
-        return r < 0 ? r : uipc__sock_unlink(&spec);
+        return r < 0 ? r : uipc__sock_unlink(&spec, force);
     }
-    r = uipc__ring_unlink_at(dirfd, name, false);
+    r = uipc__bcast_is_bcast(dirfd, name) ? uipc__bcast_unlink_at(dirfd, name, force)
+                                           : uipc__ring_unlink_at(dirfd, name, false, force);
     uipc__close_fd(dirfd);
     return r;
 }
@@ -357,26 +419,148 @@ static int shm_peer_cred(const struct uipc_channel *ch, pid_t *pid, uid_t *uid, 
     return 0;
 }
 
+/* ---- dispatch: a two-party channel (ring_ep.c) or publish/subscribe ---- */
+
+static ssize_t shm_send(struct uipc_channel *ch, const void *msg, size_t len,
+                        const uipc_msginfo *info, struct uipc__deadline *dl)
+{
+    if (ch->pubsub_role)
+        return uipc__bcast_send(bc_of(ch), msg, len, dl);
+    return uipc__ring_ch_send(ch, msg, len, info, dl);
+}
+
+static ssize_t shm_recv(struct uipc_channel *ch, void *buf, size_t cap, uipc_msginfo *info,
+                        struct uipc__deadline *dl)
+{
+    if (ch->pubsub_role)
+        return uipc__bcast_recv(bc_of(ch), buf, cap, dl);
+    return uipc__ring_ch_recv(ch, buf, cap, info, dl);
+}
+
+static int shm_close(struct uipc_channel *ch, bool remove)
+{
+    if (!ch->pubsub_role)
+        return uipc__ring_ch_close(ch, remove);
+    struct uipc__bcast_ep *bc = bc_of(ch);
+    if (remove && bc->publisher) {
+        /* Our file only, while our lock still keeps a successor out. */
+        struct uipc__rdv_id id = {bc->dev, bc->ino};
+        uipc__rdv_remove(AT_FDCWD, ((struct uipc__ring_channel *)ch)->path, &id);
+    }
+    uipc__bcast_ep_close(bc);
+    return 0;
+}
+
+static int shm_pollfd(struct uipc_channel *ch)
+{
+    if (ch->pubsub_role)
+        return uipc__bcast_pollfd(bc_of(ch));
+    return uipc__ring_ch_pollfd(ch);
+}
+
+static int shm_send_reserve(struct uipc_channel *ch, void **buf, size_t len,
+                            struct uipc__deadline *dl)
+{
+    if (ch->pubsub_role)
+        return uipc__bcast_send_reserve(bc_of(ch), buf, len, dl);
+    return uipc__ring_ch_send_reserve(ch, buf, len, dl);
+}
+
+static int shm_send_commit(struct uipc_channel *ch, size_t len)
+{
+    if (ch->pubsub_role)
+        return uipc__bcast_send_commit(bc_of(ch), len);
+    return uipc__ring_ch_send_commit(ch, len);
+}
+
+static ssize_t shm_recv_peek(struct uipc_channel *ch, const void **buf, struct uipc__deadline *dl)
+{
+    if (ch->pubsub_role)
+        return uipc__bcast_recv_peek(bc_of(ch), buf, dl);
+    return uipc__ring_ch_recv_peek(ch, buf, dl);
+}
+
+static int shm_recv_release(struct uipc_channel *ch)
+{
+    if (ch->pubsub_role)
+        return uipc__bcast_recv_release(bc_of(ch));
+    return uipc__ring_ch_recv_release(ch);
+}
+
+static int shm_poll_ready(struct uipc_channel *ch, int events, struct uipc__pollwait *w)
+{
+    if (ch->pubsub_role)
+        return uipc__bcast_poll_ready(bc_of(ch), events, w);
+    return uipc__ring_ch_poll_ready(ch, events, w);
+}
+
+static struct uipc__pollgroup *shm_poll_group(const struct uipc_channel *ch)
+{
+    return ch->pubsub_role ? NULL : uipc__ring_ch_poll_group(ch);
+}
+
+static int64_t shm_poll_spin_ns(const struct uipc_channel *ch)
+{
+    return ch->pubsub_role ? 0 : uipc__ring_ch_poll_spin_ns(ch);
+}
+
+/*
+ * probe: rings, broadcast rings (pub/sub) and regions in /dev/shm (a path
+ * names nothing of shm:'s), and services: a socket there is a uipc_listen
+ * service, live while a socket is bound to it, its size the number of
+ * clients connected (the accepted connections /proc/net/unix lists under
+ * its path).
+ */
+static int shm_row(struct uipc__probe_walk *w, int dirfd, const char *name,
+                   const struct stat *st)
+{
+    if (S_ISREG(st->st_mode) && uipc__bcast_is_bcast(dirfd, name))
+        return uipc__bcast_probe_row(w, dirfd, name, st);
+    if (!S_ISSOCK(st->st_mode))
+        return uipc__ring_probe_row(w, dirfd, name, st);
+    uipc_rdvinfo info;
+    if (uipc__probe_fill(&info, "shm", UIPC_RDV_STALE, st, false, "shm://%s", name) < 0)
+        return 0;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", w->dir, name);
+    if (uipc__rdv_sock_bound(path) != 0) { /* bound, or cannot tell: not stale */
+        info.state = UIPC_RDV_LIVE;
+        info.size = 0;
+        info.pid = uipc__probe_sock_holder(path, &info.size);
+    }
+    return w->emit(&info, w->arg);
+}
+
+static int shm_probe(const char *dir, uipc__probe_emit emit, void *arg)
+{
+    struct uipc__ring_walk rw = {.w = {.dir = "/dev/shm", .emit = emit, .arg = arg},
+                                 .scheme = "shm",
+                                 .prefix = "shm://",
+                                 .persistent = false};
+    return dir ? 0 : uipc__probe_dir(&rw.w, shm_row);
+}
+
 const struct uipc_transport uipc__transport_shm = {
     .scheme = "shm",
-    .size = sizeof(struct uipc__ring_channel),
+    .size = sizeof(struct shm_channel),
     .listener_size = sizeof(struct shm_listener),
     .keys = shm_keys,
-    .caps = UIPC__CAPS_LINK | UIPC__CAP_LOCAL_NAME | UIPC__CAP_OWNED,
+    .caps = UIPC__CAPS_LINK | UIPC__CAP_LOCAL_NAME | UIPC__CAP_OWNED | UIPC__CAP_PUBSUB,
     .open = shm_open_ch,
     .pair = shm_pair,
-    .send = uipc__ring_ch_send,
-    .recv = uipc__ring_ch_recv,
-    .close = uipc__ring_ch_close,
+    .send = shm_send,
+    .recv = shm_recv,
+    .close = shm_close,
     .unlink = shm_unlink,
-    .pollfd = uipc__ring_ch_pollfd,
-    .send_reserve = uipc__ring_ch_send_reserve,
-    .send_commit = uipc__ring_ch_send_commit,
-    .recv_peek = uipc__ring_ch_recv_peek,
-    .recv_release = uipc__ring_ch_recv_release,
-    .poll_ready = uipc__ring_ch_poll_ready,
-    .poll_spin_ns = uipc__ring_ch_poll_spin_ns,
-    .poll_group = uipc__ring_ch_poll_group,
+    .probe = shm_probe,
+    .pollfd = shm_pollfd,
+    .send_reserve = shm_send_reserve,
+    .send_commit = shm_send_commit,
+    .recv_peek = shm_recv_peek,
+    .recv_release = shm_recv_release,
+    .poll_ready = shm_poll_ready,
+    .poll_spin_ns = shm_poll_spin_ns,
+    .poll_group = shm_poll_group,
     .peer_cred = shm_peer_cred,
     .listen = shm_listen,
     .accept = shm_accept,

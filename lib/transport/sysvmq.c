@@ -55,6 +55,7 @@
 #include <sys/ipc.h>
 #include <sys/msg.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -335,8 +336,8 @@ static int sysvmq_close(struct uipc_channel *ch, bool remove)
     return r;
 }
 
-/* Removes a stale queue; -EADDRINUSE while its owner lives. */
-static int sysvmq_unlink(const struct uipc__uri *u)
+/* Removes a stale queue; -EADDRINUSE while its owner lives (force: anyway). */
+static int sysvmq_unlink(const struct uipc__uri *u, bool force)
 {
     key_t key;
     int r = uipc__uri_sysv_key(u, &key);
@@ -346,8 +347,9 @@ static int sysvmq_unlink(const struct uipc__uri *u)
     struct msqid_ds ds;
     if (id < 0 || msgctl(id, IPC_STAT, &ds) < 0)
         return -errno;
-    int token = token_bind(key, ds.msg_perm.uid); /* also keeps a creator out meanwhile */
-    if (token < 0)
+    /* The token also keeps a creator out meanwhile. */
+    int token = force ? -1 : token_bind(key, ds.msg_perm.uid);
+    if (token < 0 && !force)
         return token;
     r = msgctl(id, IPC_RMID, NULL) < 0 ? -errno : 0;
     uipc__close_fd(token);
@@ -394,6 +396,54 @@ static int sysvmq_poll_ready(struct uipc_channel *ch, int events, struct uipc__p
     return rev;
 }
 
+/*
+ * probe: the keyed queues of /proc/sysvipc/msg.  A System V queue carries
+ * no mark of its maker: one whose owner's token is bound is libuipc's and
+ * live; a keyed queue without it is listed stale, whoever made it (the
+ * same judgement uipc_unlink makes).  Private (key 0) queues are never
+ * listed.
+ */
+static int sysvmq_probe(const char *dir, uipc__probe_emit emit, void *arg)
+{
+    if (dir)
+        return 0;
+    FILE *f = fopen("/proc/sysvipc/msg", "re");
+    if (!f)
+        return errno == ENOENT ? 0 : -errno;
+    char line[512];
+    int r = 0;
+    bool header = true;
+    while (r == 0 && fgets(line, sizeof line, f)) {
+        long key;
+        int id;
+        unsigned perms, uid;
+        long long cbytes;
+        /* key msqid perms cbytes qnum lspid lrpid uid gid cuid cgid ... */
+        if (header || sscanf(line, "%ld %d %o %lld %*s %*s %*s %u", &key, &id, &perms, &cbytes,
+                             &uid) != 5 || key == 0) {
+            header = false;
+            continue;
+        }
+        char hex[16];
+        token_name((key_t)key, hex);
+        int live = uipc__rdv_token_live(TOKEN_PREFIX, hex, (uid_t)uid);
+        struct stat st = {.st_uid = (uid_t)uid, .st_mode = perms & 0777};
+        uipc_rdvinfo info;
+        if (uipc__probe_fill(&info, "sysvmq", live ? UIPC_RDV_LIVE : UIPC_RDV_STALE, &st, false,
+                             "sysvmq://0x%08x", (unsigned)key) < 0)
+            continue;
+        info.size = cbytes;
+        if (live) {
+            char token[64];
+            snprintf(token, sizeof token, "@" TOKEN_PREFIX "%s", hex);
+            info.pid = uipc__probe_sock_holder(token, NULL);
+        }
+        r = emit(&info, arg);
+    }
+    fclose(f);
+    return r;
+}
+
 const struct uipc_transport uipc__transport_sysvmq = {
     .scheme = "sysvmq",
     .size = sizeof(struct sysvmq_channel),
@@ -406,5 +456,6 @@ const struct uipc_transport uipc__transport_sysvmq = {
     .recv = sysvmq_recv,
     .close = sysvmq_close,
     .unlink = sysvmq_unlink,
+    .probe = sysvmq_probe,
     .poll_ready = sysvmq_poll_ready,
 };

@@ -11,21 +11,29 @@
  * binds a port the kernel chooses; uipc_listener_uri / uipc_uri report it.  The kernel does not vouch for a TCP
  * peer's identity: uipc_peer_cred is -ENOTSUP.
  */
+#include <errno.h>
+
 #include "sock.h"
 
-static const char *const tcp_keys[] = {"maxmsg", NULL};
+static const char *const tcp_keys[] = {"maxmsg", "overflow", "size", "subs", NULL};
 
 static int tcp_open(struct uipc_channel *ch, const struct uipc__uri *u, int flags)
 {
     struct uipc__sockspec s;
     int r = uipc__sock_parse_inet(u, SOCK_STREAM, &s);
-    return r < 0 ? r : uipc__sock_open(ch, &s, flags);
+    if (r < 0)
+        return r;
+    if (flags & (UIPC_PUB | UIPC_SUB))
+        return uipc__sockps_open(ch, &s, u, flags);
+    return uipc__sockps_keys_given(u) ? -EINVAL : uipc__sock_open(ch, &s, flags);
 }
 
 static int tcp_listen(struct uipc_listener *l, const struct uipc__uri *u, int flags)
 {
     struct uipc__sockspec s;
     int r = uipc__sock_parse_inet(u, SOCK_STREAM, &s);
+    if (r == 0 && uipc__sockps_keys_given(u))
+        r = -EINVAL;
     return r < 0 ? r : uipc__sock_listen(l, &s, flags);
 }
 
@@ -34,7 +42,7 @@ const struct uipc_transport uipc__transport_tcp = {
     .size = sizeof(struct uipc__sock_channel),
     .listener_size = sizeof(struct uipc__sock_listener),
     .keys = tcp_keys,
-    .caps = UIPC__CAPS_LINK | UIPC__CAP_OWNED,
+    .caps = UIPC__CAPS_LINK | UIPC__CAP_OWNED | UIPC__CAP_PUBSUB,
     .open = tcp_open,
     .send = uipc__sock_send,
     .recv = uipc__sock_recv,

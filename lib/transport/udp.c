@@ -220,7 +220,7 @@ static int udp_close(struct uipc_channel *ch, bool remove)
     return 0;
 }
 
-static int udp_pollfd(const struct uipc_channel *ch)
+static int udp_pollfd(struct uipc_channel *ch)
 {
     return ((const struct udp_channel *)ch)->fd;
 }

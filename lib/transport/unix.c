@@ -15,30 +15,67 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "sock.h"
 
-static const char *const unix_keys[] = {"type", "maxmsg", "mode", "allow_uid", NULL};
+static const char *const unix_keys[] = {"type",     "maxmsg", "mode", "allow_uid",
+                                         "overflow", "size",   "subs", NULL};
 
 static int unix_open(struct uipc_channel *ch, const struct uipc__uri *u, int flags)
 {
     struct uipc__sockspec s;
     int r = uipc__sock_parse_unix(u, &s);
-    return r < 0 ? r : uipc__sock_open(ch, &s, flags);
+    if (r < 0)
+        return r;
+    if (flags & (UIPC_PUB | UIPC_SUB))
+        return uipc__sockps_open(ch, &s, u, flags);
+    return uipc__sockps_keys_given(u) ? -EINVAL : uipc__sock_open(ch, &s, flags);
 }
 
 static int unix_listen(struct uipc_listener *l, const struct uipc__uri *u, int flags)
 {
     struct uipc__sockspec s;
     int r = uipc__sock_parse_unix(u, &s);
+    if (r == 0 && uipc__sockps_keys_given(u))
+        r = -EINVAL;
     return r < 0 ? r : uipc__sock_listen(l, &s, flags);
 }
 
-static int unix_unlink(const struct uipc__uri *u)
+static int unix_unlink(const struct uipc__uri *u, bool force)
 {
     struct uipc__sockspec s;
     int r = uipc__sock_parse_unix(u, &s);
-    return r < 0 ? r : uipc__sock_unlink(&s);
+    return r < 0 ? r : uipc__sock_unlink(&s, force);
+}
+
+/*
+ * probe: every socket file in the directory is a row (a socket file
+ * carries no mark saying who made it: the caller names the directory),
+ * live while a socket is bound to it.  Abstract names vanish with their
+ * socket and leave nothing stale: they are not listed.
+ */
+static int unix_row(struct uipc__probe_walk *w, int dirfd, const char *name,
+                    const struct stat *st)
+{
+    (void)dirfd;
+    uipc_rdvinfo info;
+    if (!S_ISSOCK(st->st_mode) ||
+        uipc__probe_fill(&info, "unix", UIPC_RDV_STALE, st, false, "unix://%s/%s",
+                         strcmp(w->dir, "/") ? w->dir : "", name) < 0)
+        return 0;
+    const char *path = info.uri + strlen("unix://");
+    if (uipc__rdv_sock_bound(path) != 0) { /* bound, or cannot tell: not stale */
+        info.state = UIPC_RDV_LIVE;
+        info.pid = uipc__probe_sock_holder(path, NULL);
+    }
+    return w->emit(&info, w->arg);
+}
+
+static int unix_probe(const char *dir, uipc__probe_emit emit, void *arg)
+{
+    struct uipc__probe_walk w = {.dir = dir, .emit = emit, .arg = arg};
+    return dir ? uipc__probe_dir(&w, unix_row) : 0;
 }
 
 static int unix_pair(struct uipc_channel *a, struct uipc_channel *b, const struct uipc__uri *u)
@@ -55,7 +92,7 @@ static int unix_pair(struct uipc_channel *a, struct uipc_channel *b, const struc
     int r = uipc__sock_parse_unix(&named, &s);
     if (r < 0)
         return r;
-    if (s.nallow || uipc__uri_get(u, "mode", &r))
+    if (s.nallow || uipc__uri_get(u, "mode", &r) || uipc__sockps_keys_given(u))
         return -EINVAL; /* nothing to protect: the pair is private */
     if (socketpair(AF_UNIX, s.type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0)
         return -errno;
@@ -78,13 +115,15 @@ const struct uipc_transport uipc__transport_unix = {
     .size = sizeof(struct uipc__sock_channel),
     .listener_size = sizeof(struct uipc__sock_listener),
     .keys = unix_keys,
-    .caps = UIPC__CAPS_LINK | UIPC__CAP_CRED | UIPC__CAP_LOCAL_NAME | UIPC__CAP_OWNED,
+    .caps = UIPC__CAPS_LINK | UIPC__CAP_CRED | UIPC__CAP_LOCAL_NAME | UIPC__CAP_OWNED |
+            UIPC__CAP_PUBSUB,
     .open = unix_open,
     .pair = unix_pair,
     .send = uipc__sock_send,
     .recv = uipc__sock_recv,
     .close = uipc__sock_close,
     .unlink = unix_unlink,
+    .probe = unix_probe,
     .pollfd = uipc__sock_pollfd,
     .peer_cred = uipc__sock_peer_cred,
     .listen = unix_listen,

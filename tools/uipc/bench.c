@@ -793,8 +793,8 @@ static void usage_bench(FILE *out)
             "       uipc bench --servers [--quick] [--rounds N] [--json]\n"
             "Measures one-way latency (p50/p99/p99.9/max, ping-pong) and throughput\n"
             "(messages/s, MB/s) between two processes pinned to different CPUs, for every\n"
-            "transport built in (or the URIs given), next to the raw mechanisms and, when\n"
-            "built with them, ZeroMQ and nng.  Progress goes to standard error.\n"
+            "transport built in (or the URIs given), next to the raw mechanisms and\n"
+            "ZeroMQ and nng (loaded when installed).  Progress goes to standard error.\n"
             "  -s, --sizes LIST  message sizes, default 64,1K,64K,1M (K, M suffixes)\n"
             "  -q, --quick       short measurements, one round (under a minute)\n"
             "  -r, --rounds N    interleaved rounds, median reported (default 3)\n"
@@ -802,6 +802,8 @@ static void usage_bench(FILE *out)
             "      --csv         print CSV instead of the table\n"
             "      --svg FILE    also draw the results as a bar chart in FILE\n"
             "      --no-peers    skip ZeroMQ and nng\n"
+            "      --pubsub      publish/subscribe instead: 1, 4, 8 subscribers, 64 B and\n"
+            "                    64 KiB, shm:, unix:, tcp: beside ZeroMQ and nng PUB/SUB\n"
             "      --only LIST   only the rows named in LIST (\"uipc shm,ring floor\")\n"
             "A URI for a pair-capable scheme with nothing after the colon (\"unix:\") is\n"
             "measured with uipc_pair; any other URI is created by one process and\n"
@@ -847,6 +849,7 @@ int cmd_bench(int argc, char **argv)
         {"rounds", required_argument, NULL, 'r'}, {"json", no_argument, NULL, 'J'},
         {"csv", no_argument, NULL, 'C'},          {"svg", required_argument, NULL, 'S'},
         {"no-peers", no_argument, NULL, 'P'},     {"tiny", no_argument, NULL, 'T'},
+        {"pubsub", no_argument, NULL, 'U'},
         {"only", required_argument, NULL, 'O'},
         {"help", no_argument, NULL, 'h'},         {"servers", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -855,6 +858,7 @@ int cmd_bench(int argc, char **argv)
                        .timeout_ms = 10000};
     size_t sizes[BENCH_MAX_SIZES] = {64, 1024, 65536, 1 << 20}, nsizes = 4;
     bool quick = false, json = false, csv = false, peers = true, sizes_given = false;
+    bool pubsub = false;
     bool servers = false;
     bool tiny = getenv("UIPC_BENCH_TINY") && *getenv("UIPC_BENCH_TINY");
     const char *svg = NULL, *only = NULL;
@@ -879,6 +883,7 @@ int cmd_bench(int argc, char **argv)
         case 'S': svg = optarg; break;
         case 'P': peers = false; break;
         case 'T': tiny = true; break;
+        case 'U': pubsub = true; break;
         case 'V': servers = true; break;
         case 'O': only = optarg; break;
         case 'h': usage_bench(stdout); return 0;
@@ -890,6 +895,11 @@ int cmd_bench(int argc, char **argv)
     }
     if (json && csv)
         return fail_usage("bench", "--json and --csv exclude each other");
+    if (pubsub) /* its own table: one publisher, N subscribers (bench_pubsub.c) */
+        return json || csv || svg || optind < argc
+                   ? fail_usage("bench", "--pubsub prints its own table: no --json, --csv, "
+                                         "--svg or URI")
+                   : bench_pubsub(quick, tiny, peers);
     if (servers && (csv || svg || optind < argc))
         return fail_usage("bench", "--servers takes only --quick, --rounds and --json");
     if (servers)

@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <uipc/uipc.h>
@@ -95,6 +96,50 @@ void bench_add_raw(struct bench_case *list, size_t *n);
 void bench_add_peers(struct bench_case *list, size_t *n);
 
 /*
+ * ZeroMQ and nng, never linked: bench_peers.c loads libzmq.so.5 and
+ * libnng.so.1 with dlopen when they are installed.  The calls and
+ * constants used are declared here from the libraries' stable ABIs
+ * (libzmq 4.x, nng 1.x), so building needs neither development package.
+ * bench_zmq()/bench_nng() return the loaded calls, or NULL with note (may
+ * be NULL) saying why: "not installed (libzmq.so.5)".
+ */
+enum { ZMQ_PAIR = 0, ZMQ_REQ = 3, ZMQ_ROUTER = 6, ZMQ_SNDMORE = 2, ZMQ_LINGER = 17,
+       ZMQ_RCVTIMEO = 27, ZMQ_SNDTIMEO = 28 };
+struct bench_zmq {
+    void *(*ctx_new)(void);
+    int (*ctx_term)(void *ctx);
+    void *(*socket)(void *ctx, int type);
+    int (*setsockopt)(void *s, int opt, const void *val, size_t len);
+    int (*bind)(void *s, const char *addr);
+    int (*connect)(void *s, const char *addr);
+    int (*send)(void *s, const void *buf, size_t len, int flags);
+    int (*recv)(void *s, void *buf, size_t len, int flags);
+    int (*close)(void *s);
+    int (*errno_)(void);
+    const char *(*strerror)(int err);
+};
+const struct bench_zmq *bench_zmq(char *note, size_t cap);
+
+typedef struct nng_socket_s {
+    uint32_t id;
+} nng_socket;
+enum { NNG_ETIMEDOUT = 5 };
+struct bench_nng {
+    int (*pair1_open)(nng_socket *s);
+    int (*rep0_open)(nng_socket *s);
+    int (*req0_open)(nng_socket *s);
+    int (*close)(nng_socket s);
+    int (*socket_set_size)(nng_socket s, const char *opt, size_t v);
+    int (*socket_set_ms)(nng_socket s, const char *opt, int32_t ms);
+    int (*listen)(nng_socket s, const char *url, void *listener, int flags);
+    int (*dial)(nng_socket s, const char *url, void *dialer, int flags);
+    int (*send)(nng_socket s, void *buf, size_t len, int flags);
+    int (*recv)(nng_socket s, void *buf, size_t *len, int flags);
+    const char *(*strerror)(int err);
+};
+const struct bench_nng *bench_nng(char *note, size_t cap);
+
+/*
  * bench --servers (bench_server.c): one server thread against 1, 8 and 64
  * client processes, request/reply, libuipc listeners with uipc_poll beside
  * ZeroMQ ROUTER/REQ and nng rep0/req0.  Prints a table (or JSON); returns
@@ -123,6 +168,9 @@ struct bench_row {
     double ratio_raw_lat;     /* p50 / raw counterpart's p50; 0 if none */
     double ratio_raw_thr;     /* msgs / raw counterpart's msgs; 0 if none */
 };
+
+/* uipc bench --pubsub (bench_pubsub.c): the publish/subscribe table. */
+int bench_pubsub(bool quick, bool tiny, bool peers);
 
 int bench_write_svg(const char *path, const struct bench_row *rows, size_t nrows,
                     const size_t *sizes, size_t nsizes, const char *subtitle);

@@ -1,4 +1,9 @@
-/* SPDX-License-Identifier: MIT */
+/* SPDX-License-Identifier: MIT *
+ * pub is send opened with UIPC_CREATE | UIPC_PUB (it owns the rendezvous:
+ * its exit ends the subscribers' streams); sub is recv opened with
+ * UIPC_SUB, and reports -EOVERFLOW (it was lapped and lost messages) on
+ * standard error and goes on.
+ */
 /*
  * uipc send / uipc recv: a channel on the command line.
  *
@@ -254,6 +259,33 @@ static void usage_recv(FILE *out)
             "  -l, --listen      listen on URI and serve many senders (see above)\n");
 }
 
+static void usage_pub(FILE *out)
+{
+    fprintf(out,
+            "usage: uipc pub [--excl] [--timeout MS] [--raw] URI [MSG...]\n"
+            "Publishes each MSG as one message to every subscriber attached at that moment;\n"
+            "without MSG, each line of standard input (newline removed), or with --raw all\n"
+            "of standard input as one message.  Owns the rendezvous until it exits.\n"
+            "URI keys: ?overflow=drop (default) or block; ?subs=N; see uipc(7).\n"
+            "  -x, --excl        fail if the rendezvous already exists\n"
+            "  -t, --timeout MS  bound every wait (default -1: wait as long as needed)\n"
+            "  -r, --raw         publish standard input as one binary message\n");
+}
+
+static void usage_sub(FILE *out)
+{
+    fprintf(out,
+            "usage: uipc sub [--timeout MS] [--wait] [-n COUNT] [--raw] URI\n"
+            "Subscribes and prints each message published from now on, followed by a\n"
+            "newline (with --raw: its bytes only), until the publisher is gone (exit 0),\n"
+            "COUNT messages were read, or a wait times out.  Messages lost because the\n"
+            "subscriber fell behind (overflow=drop) are reported on standard error.\n"
+            "  -t, --timeout MS  bound every wait (default -1: wait as long as needed)\n"
+            "  -w, --wait        wait (within --timeout) for a publisher to appear\n"
+            "  -n, --count COUNT stop after COUNT messages\n"
+            "  -r, --raw         write the bytes of each message with nothing added\n");
+}
+
 /* Parses the options common to send and recv; returns optind or -exit code. */
 static int parse_common(int argc, char **argv, struct session *s, long *count)
 {
@@ -265,18 +297,23 @@ static int parse_common(int argc, char **argv, struct session *s, long *count)
         {"help", no_argument, NULL, 'h'},     {"listen", no_argument, NULL, 'l'},
         {NULL, 0, NULL, 0},
     };
-    bool is_recv = strcmp(s->cmd, "recv") == 0;
+    bool is_recv = strcmp(s->cmd, "recv") == 0 || strcmp(s->cmd, "sub") == 0;
+    bool pubsub = s->flags & (UIPC_PUB | UIPC_SUB);
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, is_recv ? "cxt:wrn:hl" : "cxt:wrh", opts, NULL)) != -1) {
         switch (c) {
-        case 'c': s->flags |= UIPC_CREATE; break;
+        case 'c':
+            if (pubsub) /* implied by pub, refused by sub */
+                return -fail_usage(s->cmd, "--create is not an option of %s", s->cmd);
+            s->flags |= UIPC_CREATE;
+            break;
         case 'x': s->flags |= UIPC_EXCL; break;
         case 'w': s->wait = true; break;
         case 'W': s->wait = false; break;
         case 'r': s->raw = true; break;
         case 'l':
-            if (!is_recv)
+            if (!is_recv || pubsub)
                 return -fail_usage(s->cmd, "unknown option '--listen'");
             s->listen = true;
             break;
@@ -293,7 +330,10 @@ static int parse_common(int argc, char **argv, struct session *s, long *count)
             break;
         }
         case 'h':
-            (is_recv ? usage_recv : usage_send)(stdout);
+            if (pubsub)
+                (is_recv ? usage_sub : usage_pub)(stdout);
+            else
+                (is_recv ? usage_recv : usage_send)(stdout);
             return HELP_SHOWN;
         default:
             if (optopt)
@@ -313,19 +353,18 @@ static int parse_common(int argc, char **argv, struct session *s, long *count)
     return optind + 1;
 }
 
-int cmd_send(int argc, char **argv)
+static int run_send(struct session s, int argc, char **argv)
 {
-    struct session s = {.cmd = "send", .timeout_ms = UIPC_FOREVER, .wait = true};
     long count = 0;
     int first = parse_common(argc, argv, &s, &count);
     if (first < 0)
         return first == HELP_SHOWN ? 0 : -first;
     if (s.raw && first < argc)
-        return fail_usage("send", "--raw reads standard input: give no MSG");
+        return fail_usage(s.cmd, "--raw reads standard input: give no MSG");
     int r = session_open(&s);
     if (r < 0) {
         die_if_stopped();
-        return fail_uri("send", s.uri, r);
+        return fail_uri(s.cmd, s.uri, r);
     }
     if (first < argc)
         for (int i = first; i < argc && r == 0; i++)
@@ -336,7 +375,20 @@ int cmd_send(int argc, char **argv)
     die_if_stopped();
     if (r == 0)
         r = cr;
-    return r < 0 ? fail_uri("send", s.uri, r) : 0;
+    return r < 0 ? fail_uri(s.cmd, s.uri, r) : 0;
+}
+
+int cmd_send(int argc, char **argv)
+{
+    return run_send((struct session){.cmd = "send", .timeout_ms = UIPC_FOREVER, .wait = true},
+                    argc, argv);
+}
+
+int cmd_pub(int argc, char **argv)
+{
+    return run_send((struct session){.cmd = "pub", .timeout_ms = UIPC_FOREVER,
+                                     .flags = UIPC_CREATE | UIPC_PUB},
+                    argc, argv);
 }
 
 /* After -EMSGSIZE (the message stays queued): a buffer twice as large, at
@@ -489,24 +541,23 @@ static int serve_listen(struct session *s, long count)
     return r < 0 ? r : cr;
 }
 
-int cmd_recv(int argc, char **argv)
+static int run_recv(struct session s, int argc, char **argv)
 {
-    struct session s = {.cmd = "recv", .timeout_ms = UIPC_FOREVER, .wait = true};
     long count = 0;
     int first = parse_common(argc, argv, &s, &count);
     if (first < 0)
         return first == HELP_SHOWN ? 0 : -first;
     if (first < argc)
-        return fail_usage("recv", "unexpected argument '%s'", argv[first]);
+        return fail_usage(s.cmd, "unexpected argument '%s'", argv[first]);
     if (s.listen) {
         int r = serve_listen(&s, count);
         die_if_stopped(); /* after the clean close: die of the signal */
-        return r < 0 ? fail_uri("recv", s.uri, r) : 0;
+        return r < 0 ? fail_uri(s.cmd, s.uri, r) : 0;
     }
     int r = session_open(&s);
     if (r < 0) {
         die_if_stopped();
-        return fail_uri("recv", s.uri, r);
+        return fail_uri(s.cmd, s.uri, r);
     }
     size_t max = uipc_max_msg(s.ch);
     size_t cap = max < 65536 ? (max ? max : 1) : 65536;
@@ -527,6 +578,10 @@ int cmd_recv(int argc, char **argv)
         }
         if (n == -EPIPE) /* the peer closed and everything was read: end of stream */
             break;
+        if (n == -EOVERFLOW) { /* a subscriber that fell behind: say so, go on */
+            fprintf(stderr, "uipc %s: %s: %s\n", s.cmd, s.uri, uipc_strerror((int)n));
+            continue;
+        }
         if (n < 0) {
             r = session_reopen(&s, (int)n);
             if (r < 0)
@@ -537,7 +592,7 @@ int cmd_recv(int argc, char **argv)
         got++;
         if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n || (!s.raw && putchar('\n') == EOF) ||
             fflush(stdout) == EOF) {
-            fprintf(stderr, "uipc recv: standard output: %s\n", strerror(errno));
+            fprintf(stderr, "uipc %s: standard output: %s\n", s.cmd, strerror(errno));
             free(buf);
             uipc_close(s.ch);
             return 1;
@@ -549,5 +604,18 @@ out:
     die_if_stopped();
     if (r == 0)
         r = cr;
-    return r < 0 ? fail_uri("recv", s.uri, r) : 0;
+    return r < 0 ? fail_uri(s.cmd, s.uri, r) : 0;
+}
+
+int cmd_recv(int argc, char **argv)
+{
+    return run_recv((struct session){.cmd = "recv", .timeout_ms = UIPC_FOREVER, .wait = true},
+                    argc, argv);
+}
+
+int cmd_sub(int argc, char **argv)
+{
+    return run_recv((struct session){.cmd = "sub", .timeout_ms = UIPC_FOREVER, .wait = true,
+                                     .flags = UIPC_SUB},
+                    argc, argv);
 }

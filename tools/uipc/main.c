@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * uipc(1): the entry point.  Dispatches to one subcommand per file
- * (cmd_sendrecv.c, cmd_ls.c, bench.c) and holds the few helpers they share:
+ * (cmd_sendrecv.c: send, recv, pub, sub; cmd_ls.c; bench.c) and holds the few helpers they share:
  * error messages that name the URI and the reason, and strict parsing of
  * sizes and timeouts.
  */
@@ -23,6 +23,8 @@ static const struct {
 } commands[] = {
     {"send", cmd_send, "send messages (arguments or lines of stdin) to a channel"},
     {"recv", cmd_recv, "receive messages from a channel and print them"},
+    {"pub", cmd_pub, "publish messages (arguments or lines of stdin) to subscribers"},
+    {"sub", cmd_sub, "subscribe to a publisher and print its messages"},
     {"ls", cmd_ls, "list libuipc rendezvous on this machine, marking stale ones"},
     {"rm", cmd_rm, "remove a stale rendezvous"},
     {"bench", cmd_bench, "measure latency and throughput of every transport"},

@@ -20,6 +20,8 @@
 /* Subcommands: argv[0] is the subcommand's name. */
 int cmd_send(int argc, char **argv);
 int cmd_recv(int argc, char **argv);
+int cmd_pub(int argc, char **argv);
+int cmd_sub(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
