@@ -34,6 +34,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "internal.h"
@@ -266,11 +267,38 @@ static int sleep_armed(struct pollfd *fds, size_t nfds, struct groups *gs,
     return r;
 }
 
+/*
+ * Marks the items' handles as inside uipc_poll (call) or no longer (NULL),
+ * as every call on a handle does (internal.h, in_call): a close from
+ * another thread meanwhile is -EBUSY instead of freeing what the wait
+ * uses.  A plain store, also in debug builds: one handle may be listed
+ * twice in one call, which is no misuse (another call on a marked handle
+ * still aborts a debug build).
+ */
+static void mark(uipc_pollitem *items, size_t n, const char *call)
+{
+    for (size_t i = 0; i < n; i++) {
+        _Atomic(const char *) *slot = items[i].ch ? &items[i].ch->in_call : &items[i].l->in_call;
+        atomic_store_explicit(slot, call, call ? memory_order_relaxed : memory_order_release);
+    }
+}
+
+static int poll_marked(uipc_pollitem *items, size_t n, int timeout_ms);
+
 UIPC_API int uipc_poll(uipc_pollitem *items, size_t n, int timeout_ms)
 {
     int r = check_items(items, n);
     if (r < 0 || !uipc__timeout_valid(timeout_ms))
         return r < 0 ? r : -EINVAL;
+    mark(items, n, "uipc_poll");
+    r = poll_marked(items, n, timeout_ms);
+    mark(items, n, NULL);
+    return r;
+}
+
+static int poll_marked(uipc_pollitem *items, size_t n, int timeout_ms)
+{
+    int r;
     struct uipc__deadline dl;
     uipc__deadline_start(&dl, timeout_ms);
     struct pollfd stack_fds[POLL_STACK_FDS], *fds = stack_fds;
