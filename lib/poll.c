@@ -14,6 +14,12 @@
  * wake-up starts a new pass, so a spurious one costs a look and nothing
  * else.
  *
+ * Channels that belong to a poll group (those of one shm: listener:
+ * struct uipc__pollgroup, internal.h) are armed together instead: memory
+ * stores per ring, one uipc__fence_heavy for all, one look more, and one
+ * descriptor for the group -- alone, one epoll_wait -- so a wait over 256
+ * idle clients costs two system calls, not two per client.
+ *
  * Readiness that no descriptor announces -- room in a ring for UIPC_POLLOUT,
  * anything on a System V queue -- is looked for again after a nap that
  * grows from POLL_NAP_MIN_NS to POLL_NAP_MAX_NS while nothing happens:
