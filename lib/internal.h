@@ -96,6 +96,32 @@ struct uipc__pollwait {
     bool nap;
 };
 
+/*
+ * A poll group: channels that uipc_poll arms together and puts to sleep on
+ * one descriptor (the channels a shm: listener accepted: lib/ring_ep.c).
+ * One thread at a time sleeps on a group (enter/leave); another thread
+ * that finds it taken arms its items one by one as before.  Between arm
+ * and armed, uipc_poll runs one uipc__fence_heavy for all the items (the
+ * sleeper's side of the rings' handshake, ring.c).
+ */
+struct uipc__pollgroup {
+    const struct uipc__pollgroup_ops *ops;
+};
+struct uipc__pollgroup_ops {
+    bool (*enter)(struct uipc__pollgroup *g); /* false: another thread sleeps on it */
+    void (*leave)(struct uipc__pollgroup *g);
+    /* A look, then (nothing ready) the announcement that ch's consumer
+     * sleeps on the group, without the fence: the readiness bits; sets
+     * w->nap when some readiness has no wake-up (room for UIPC_POLLOUT). */
+    int (*arm)(struct uipc_channel *ch, int events, struct uipc__pollwait *w);
+    /* After the fence: the readiness bits, a look at memory only. */
+    int (*armed)(struct uipc_channel *ch, int events);
+    int (*fd)(struct uipc__pollgroup *g); /* polls readable when a member rang or hung up */
+    /* Sleeps on the group up to timeout_ms (-1: forever; 0: collect what
+     * is pending) and notes the hang-ups it learns of: >= 0 or -errno. */
+    int (*wait)(struct uipc__pollgroup *g, int timeout_ms);
+};
+
 /* Adds fd with poll(2) events to w (at most two descriptors). */
 void uipc__pollwait_add(struct uipc__pollwait *w, int fd, short events);
 /*
@@ -263,6 +289,9 @@ struct uipc_transport {
      * a look costs no system call (rings: their ?spin=); optional, NULL or
      * 0 means never.  uipc_poll spins only when every item allows it. */
     int64_t (*poll_spin_ns)(const struct uipc_channel *ch);
+    /* The poll group ch belongs to (struct uipc__pollgroup), NULL if none;
+     * optional. */
+    struct uipc__pollgroup *(*poll_group)(const struct uipc_channel *ch);
 
     /* Rendezvous on the machine (uipc_list; lib/probe.h has the helpers).
      * dir NULL: the transport's system-wide namespace, if it has one;

@@ -19,9 +19,12 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -662,11 +665,26 @@ static void wake_producer(struct uipc__ring_ep *ep, uint32_t bits)
         uipc__futex_wake(&ep->rx.ctl->prod_wait, INT_MAX);
 }
 
+/* Empties the doorbell socket: one recvmmsg for what a bell leaves (one
+ * byte or packet per ring), a bounded few for a peer that rings at will,
+ * so a hostile peer cannot keep us here (what it leaves costs it its own
+ * wake-ups only). */
+#define DRAIN_BATCH 16
+#define DRAIN_ROUNDS 4
 static void drain(int fd)
 {
-    char buf[256];
-    while (recv(fd, buf, sizeof buf, MSG_DONTWAIT) > 0)
-        ;
+    char buf[DRAIN_BATCH][16];
+    struct iovec v[DRAIN_BATCH];
+    struct mmsghdr m[DRAIN_BATCH];
+    memset(m, 0, sizeof m);
+    for (int i = 0; i < DRAIN_BATCH; i++) {
+        v[i] = (struct iovec){buf[i], sizeof buf[i]};
+        m[i].msg_hdr.msg_iov = &v[i];
+        m[i].msg_hdr.msg_iovlen = 1;
+    }
+    for (int round = 0; round < DRAIN_ROUNDS; round++)
+        if (recvmmsg(fd, m, DRAIN_BATCH, MSG_DONTWAIT, NULL) < DRAIN_BATCH)
+            break;
 }
 
 /* Named rings: keep the peer's pidfd in the poll set so that its death
@@ -686,7 +704,7 @@ static int peer_gone(struct uipc__ring_ep *ep, bool full);
  * the bell; whatever arrived before is seen by the second look, which then
  * keeps the poll descriptor readable itself.
  */
-static bool poll_rearm(struct uipc__ring_ep *ep)
+static void rearm_begin(struct uipc__ring_ep *ep)
 {
     uipc__pollset_signal(&ep->ps, false);
     /* Whoever rings the bell clears PARKED first (it exchanges the word):
@@ -697,12 +715,25 @@ static bool poll_rearm(struct uipc__ring_ep *ep)
     if (ep->named)
         watch_peer_pid(ep);
     atomic_fetch_or(&ep->rx.ctl->cons_wait, UIPC__RING_PARKED);
-    uipc__fence_heavy(); /* a commit before this is seen below, one after sees PARKED */
+}
+
+/* The second look, after uipc__fence_heavy (a commit before the fence is
+ * seen here, one after sees PARKED): true when something came meanwhile,
+ * and the channel's own poll descriptor then stays readable. */
+static bool rearm_end(struct uipc__ring_ep *ep)
+{
     if (uipc__ring_readable(&ep->rx) || peer_gone(ep, false) || ep->broken) {
         uipc__pollset_signal(&ep->ps, true);
         return true;
     }
     return false;
+}
+
+static bool poll_rearm(struct uipc__ring_ep *ep)
+{
+    rearm_begin(ep);
+    uipc__fence_heavy();
+    return rearm_end(ep);
 }
 
 int uipc__ring_pollfd(struct uipc__ring_ep *ep)
@@ -768,6 +799,8 @@ static bool bell_hung_up(const struct uipc__ring_ep *ep)
     return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR));
 }
 
+static bool hub_hung_up(struct uipc__ring_ep *ep);
+
 static int peer_gone(struct uipc__ring_ep *ep, bool full)
 {
     uint32_t s = atomic_load(&ep->hdr->side[1 - ep->side].state);
@@ -783,7 +816,7 @@ static int peer_gone(struct uipc__ring_ep *ep, bool full)
     case UIPC__SIDE_CLOSED:
         return 1;
     case UIPC__SIDE_OPEN:
-        if (!full || uipc__rdv_held(ep->lock_fd, 1 - ep->side) != 0)
+        if (!hub_hung_up(ep) && (!full || uipc__rdv_held(ep->lock_fd, 1 - ep->side) != 0))
             return 0;
         ep->dead_known = true;
         ep->dead_state = s;
@@ -1073,6 +1106,8 @@ ssize_t uipc__ring_recv(struct uipc__ring_ep *ep, void *buf, size_t cap,
 /* Closing                                                             */
 /* ------------------------------------------------------------------ */
 
+static void hub_leave(struct uipc__ring_ep *ep);
+
 bool uipc__ring_ep_close(struct uipc__ring_ep *ep)
 {
     bool last = false;
@@ -1099,6 +1134,7 @@ bool uipc__ring_ep_close(struct uipc__ring_ep *ep)
         uipc__futex_wake(&ep->rx.ctl->prod_wait, INT_MAX);
         ring_peer(ep);
     }
+    hub_leave(ep);
     uipc__pollset_release(&ep->ps);
     uipc__close_fd(ep->bell_fd);
     uipc__close_fd(ep->tx_fd);
@@ -1186,6 +1222,8 @@ int uipc__ring_ch_recv_release(struct uipc_channel *ch)
  * the peer's next commit, or its death (pidfd, hang-up), wakes it.
  */
 
+static void hub_collect(struct uipc__ring_hub *h, int64_t now);
+
 /* One look, without arming: the readiness bits. */
 static int ring_look(struct uipc__ring_ep *ep, int events, bool thorough)
 {
@@ -1209,6 +1247,12 @@ static int ring_look(struct uipc__ring_ep *ep, int events, bool thorough)
         full = thorough || now >= ep->next_check_ns;
         if (full)
             ep->next_check_ns = now + POLL_CHECK_NS;
+        /* A listener's channel learns of its client's death from the
+         * group's hang-up events, one epoll_wait for all of them. */
+        if (full && ep->hub && !thorough) {
+            hub_collect(ep->hub, now);
+            full = false;
+        }
     }
     int g = peer_gone(ep, full);
     if (g < 0)
@@ -1251,4 +1295,215 @@ int uipc__ring_ch_poll_ready(struct uipc_channel *ch, int events, struct uipc__p
 int64_t uipc__ring_ch_poll_spin_ns(const struct uipc_channel *ch)
 {
     return ((const struct uipc__ring_channel *)ch)->ep.spin_max_ns;
+}
+
+/* ------------------------------------------------------------------ */
+/* The poll group of a shm: listener's channels                        */
+/* ------------------------------------------------------------------ */
+
+/*
+ * One epoll set for every channel the listener accepted: its connection
+ * socket, which the client rings (one byte) when it commits to a ring
+ * whose consumer announced PARKED, and which hangs up when the client
+ * closes or dies.  Edge-triggered: an event is a new ring or the hang-up,
+ * once, so a channel that rang while it was not polled, or that hung up,
+ * does not wake every later wait over other channels; what a wait does not
+ * act on at once is kept (a ring: the rings are looked at anyway; a
+ * hang-up: in the member, for the next look at that channel).
+ *
+ * A member outlives its channel (it is reused, and freed with the hub): an
+ * event that a sleeper read just before the channel left can only mark a
+ * member, never touch freed memory, and a hang-up mark is always verified
+ * on the socket (hub_hung_up), so a stale one costs one poll(2).
+ *
+ * Only one thread sleeps on the hub at a time (busy): with edge-triggered
+ * events a second sleeper could take a wake-up meant for the first.
+ * Another thread polling channels of the same listener meanwhile arms them
+ * one by one on their own poll descriptors, as any ring.
+ */
+struct uipc__ring_hub_member {
+    _Atomic bool hup;                  /* the connection hung up (to verify) */
+    struct uipc__ring_hub_member *next; /* free list */
+    struct uipc__ring_hub_member *all;  /* every member, freed with the hub */
+};
+
+struct uipc__ring_hub {
+    struct uipc__pollgroup base; /* first: uipc_poll sees this */
+    int epfd;
+    pid_t pid; /* the process that made it: the epoll set is shared after fork */
+    _Atomic int refs;
+    _Atomic bool busy;
+    _Atomic int64_t next_collect_ns;
+    pthread_mutex_t lock; /* free and all */
+    struct uipc__ring_hub_member *free, *all;
+};
+
+#define HUB_EVENTS 32
+
+static bool hub_hung_up(struct uipc__ring_ep *ep)
+{
+    struct uipc__ring_hub_member *m = ep->hub_member;
+    if (!m || !atomic_load_explicit(&m->hup, memory_order_relaxed))
+        return false;
+    atomic_store(&m->hup, false);
+    return bell_hung_up(ep);
+}
+
+static bool hub_enter(struct uipc__pollgroup *g)
+{
+    struct uipc__ring_hub *h = (struct uipc__ring_hub *)g;
+    return !atomic_exchange(&h->busy, true);
+}
+
+static void hub_release(struct uipc__pollgroup *g)
+{
+    atomic_store(&((struct uipc__ring_hub *)g)->busy, false);
+}
+
+static int hub_fd(struct uipc__pollgroup *g)
+{
+    return ((struct uipc__ring_hub *)g)->epfd;
+}
+
+static int hub_wait(struct uipc__pollgroup *g, int timeout_ms)
+{
+    struct uipc__ring_hub *h = (struct uipc__ring_hub *)g;
+    struct epoll_event ev[HUB_EVENTS];
+    int n = epoll_wait(h->epfd, ev, HUB_EVENTS, timeout_ms);
+    if (n < 0)
+        return errno == EINTR ? 0 : -errno;
+    for (int i = 0; i < n; i++)
+        if (ev[i].events & (EPOLLHUP | EPOLLRDHUP | EPOLLERR))
+            atomic_store(&((struct uipc__ring_hub_member *)ev[i].data.ptr)->hup, true);
+    return n;
+}
+
+/* A look that will not sleep learns of hang-ups at most every POLL_CHECK_NS
+ * per hub (unless a sleeper holds the hub: it learns of them itself). */
+static void hub_collect(struct uipc__ring_hub *h, int64_t now)
+{
+    if (now < atomic_load_explicit(&h->next_collect_ns, memory_order_relaxed) ||
+        !hub_enter(&h->base))
+        return;
+    atomic_store_explicit(&h->next_collect_ns, now + POLL_CHECK_NS, memory_order_relaxed);
+    (void)hub_wait(&h->base, 0);
+    hub_release(&h->base);
+}
+
+static int hub_arm(struct uipc_channel *ch, int events, struct uipc__pollwait *w)
+{
+    struct uipc__ring_ep *ep = ep_of(ch);
+    int rev = ring_look(ep, events, false);
+    if (rev)
+        return rev;
+    if (events & UIPC_POLLIN)
+        rearm_begin(ep);
+    /* Room has no wake-up; the end has one: the hang-up, or the close's bell. */
+    if (events & UIPC_POLLOUT)
+        w->nap = true;
+    return 0;
+}
+
+static int hub_armed(struct uipc_channel *ch, int events)
+{
+    struct uipc__ring_ep *ep = ep_of(ch);
+    if (events & UIPC_POLLIN)
+        return rearm_end(ep) ? UIPC_POLLIN : 0;
+    return peer_gone(ep, false) ? UIPC_POLLHUP : 0;
+}
+
+static const struct uipc__pollgroup_ops hub_ops = {
+    .enter = hub_enter,
+    .leave = hub_release,
+    .arm = hub_arm,
+    .armed = hub_armed,
+    .fd = hub_fd,
+    .wait = hub_wait,
+};
+
+struct uipc__ring_hub *uipc__ring_hub_new(int *err)
+{
+    struct uipc__ring_hub *h = calloc(1, sizeof *h);
+    if (!h) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    h->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (h->epfd < 0) {
+        *err = -errno;
+        free(h);
+        return NULL;
+    }
+    h->base.ops = &hub_ops;
+    h->pid = getpid();
+    atomic_init(&h->refs, 1);
+    pthread_mutex_init(&h->lock, NULL);
+    return h;
+}
+
+void uipc__ring_hub_unref(struct uipc__ring_hub *h)
+{
+    if (!h || atomic_fetch_sub(&h->refs, 1) != 1)
+        return;
+    uipc__close_fd(h->epfd);
+    for (struct uipc__ring_hub_member *m = h->all, *next; m; m = next) {
+        next = m->all;
+        free(m);
+    }
+    pthread_mutex_destroy(&h->lock);
+    free(h);
+}
+
+int uipc__ring_hub_join(struct uipc__ring_hub *h, struct uipc__ring_ep *ep)
+{
+    if (!h || h->pid != getpid())
+        return 0; /* a fork child's copy: its channels poll on their own */
+    pthread_mutex_lock(&h->lock);
+    struct uipc__ring_hub_member *m = h->free;
+    if (m)
+        h->free = m->next;
+    else if ((m = calloc(1, sizeof *m))) {
+        m->all = h->all;
+        h->all = m;
+    }
+    pthread_mutex_unlock(&h->lock);
+    if (!m)
+        return -ENOMEM;
+    atomic_store(&m->hup, false);
+    struct epoll_event e = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.ptr = m};
+    if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, ep->bell_fd, &e) < 0) {
+        int err = -errno;
+        pthread_mutex_lock(&h->lock);
+        m->next = h->free;
+        h->free = m;
+        pthread_mutex_unlock(&h->lock);
+        return err;
+    }
+    atomic_fetch_add(&h->refs, 1);
+    ep->hub = h;
+    ep->hub_member = m;
+    return 0;
+}
+
+static void hub_leave(struct uipc__ring_ep *ep)
+{
+    struct uipc__ring_hub *h = ep->hub;
+    if (!h)
+        return;
+    /* In a fork child the epoll set is the parent's too: leave it alone. */
+    if (h->pid == getpid())
+        epoll_ctl(h->epfd, EPOLL_CTL_DEL, ep->bell_fd, NULL);
+    pthread_mutex_lock(&h->lock);
+    ep->hub_member->next = h->free;
+    h->free = ep->hub_member;
+    pthread_mutex_unlock(&h->lock);
+    ep->hub = NULL;
+    ep->hub_member = NULL;
+    uipc__ring_hub_unref(h);
+}
+
+struct uipc__pollgroup *uipc__ring_ch_poll_group(const struct uipc_channel *ch)
+{
+    struct uipc__ring_hub *h = ((const struct uipc__ring_channel *)ch)->ep.hub;
+    return h ? &h->base : NULL;
 }

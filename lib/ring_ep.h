@@ -67,6 +67,10 @@ struct uipc__ring_ep {
     struct uipc__pidwatch peer_pid; /* named: in the poll set (death wakes pollers) */
     bool polling;
     struct uipc__pollset ps;
+
+    /* shm: listener's channel: the listener's poll group (NULL if none). */
+    struct uipc__ring_hub *hub;
+    struct uipc__ring_hub_member *hub_member;
 };
 
 /* A closed endpoint: every descriptor -1, nothing mapped. */
@@ -99,6 +103,22 @@ int uipc__ring_open_at(struct uipc__ring_ep *ep, int dirfd, const char *name,
 int uipc__ring_memfd(const struct uipc__ring_params *p);
 int uipc__ring_attach_fd(struct uipc__ring_ep *ep, int fd, unsigned side,
                          const struct uipc__ring_params *p, int bell);
+
+/*
+ * The poll group of a shm: listener's channels (uipc__pollgroup, internal.h):
+ * one epoll set holding every accepted channel's connection socket (its
+ * doorbell and liveness link), edge-triggered, so that uipc_poll over any
+ * number of them arms their rings with memory stores and one fence and
+ * sleeps in one epoll_wait; a hang-up is noted in the member and reported
+ * by the next look at that channel.  Made by uipc_listen (NULL on failure:
+ * -errno in *err), joined by each accepted channel, released by the last of
+ * the listener and its channels; used by the process that made it only.
+ */
+struct uipc__ring_hub;
+struct uipc__ring_hub *uipc__ring_hub_new(int *err);
+void uipc__ring_hub_unref(struct uipc__ring_hub *h);
+/* Puts ep (attached with a connection bell) in h: 0 or -errno. */
+int uipc__ring_hub_join(struct uipc__ring_hub *h, struct uipc__ring_ep *ep);
 
 int uipc__ring_pair(struct uipc__ring_ep *a, struct uipc__ring_ep *b,
                     const struct uipc__ring_params *p);
@@ -175,5 +195,6 @@ int uipc__ring_ch_recv_release(struct uipc_channel *ch);
 int uipc__ring_poll_ready(struct uipc__ring_ep *ep, int events, struct uipc__pollwait *w);
 int uipc__ring_ch_poll_ready(struct uipc_channel *ch, int events, struct uipc__pollwait *w);
 int64_t uipc__ring_ch_poll_spin_ns(const struct uipc_channel *ch);
+struct uipc__pollgroup *uipc__ring_ch_poll_group(const struct uipc_channel *ch);
 
 #endif /* UIPC_RING_EP_H */

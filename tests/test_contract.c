@@ -684,6 +684,7 @@ static void test_two_senders_caught(void **state)
 struct blocked {
     uipc_channel *ch;
     uipc_listener *l;
+    bool poll; /* blocked in uipc_poll instead of the call itself */
     ssize_t got;
     pid_t tid; /* the blocked thread, published before its call */
 };
@@ -694,7 +695,11 @@ static void *blocked_call(void *arg)
     char buf[64];
     __atomic_store_n(&b->tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
     uipc_channel *acc = NULL;
-    b->got = b->l ? uipc_accept(b->l, &acc, UIPC_FOREVER) : uipc_recv(b->ch, buf, sizeof buf, UIPC_FOREVER);
+    uipc_pollitem it = {.ch = b->ch, .l = b->l, .events = UIPC_POLLIN};
+    if (b->poll)
+        b->got = uipc_poll(&it, 1, UIPC_FOREVER);
+    else
+        b->got = b->l ? uipc_accept(b->l, &acc, UIPC_FOREVER) : uipc_recv(b->ch, buf, sizeof buf, UIPC_FOREVER);
     if (acc)
         uipc_close(acc);
     return NULL;
@@ -706,6 +711,7 @@ struct close_case {
     const char *uri;
     int flags;
     bool listener;
+    bool poll; /* blocked in uipc_poll on the handle */
 };
 
 /* The scheduler state of thread tid ('R', 'S', ...), 0 if unknown. */
@@ -742,7 +748,7 @@ static bool thread_sleeps(const pid_t *tid)
 static int close_blocked_child(void *arg)
 {
     struct close_case *c = arg;
-    struct blocked b = {0};
+    struct blocked b = {.poll = c->poll};
     uipc_channel *waker = NULL;
     if (c->listener) {
         if (uipc_listen(&b.l, c->uri, UIPC_CREATE) < 0)
@@ -779,19 +785,24 @@ static void test_close_while_blocked(void **state)
     (void)state;
     char name[64], uri[160];
     struct close_case cases[] = {
-        {"pipe:", -1, false}, {"unix:", -1, false}, {"shm:", -1, false}, {NULL, 0, false}, {NULL, 0, true}};
+        {"pipe:", -1, false, false}, {"unix:", -1, false, false}, {"shm:", -1, false, false},
+        {NULL, 0, false, false},     {NULL, 0, true, false},
+        /* uipc_poll marks its handles as the other calls do */
+        {"shm:", -1, false, true},   {"pipe:", -1, false, true},  {NULL, 0, true, true}};
     snprintf(uri, sizeof uri, "sysvmq://0x%x", 0x75d00000 | (getpid() & 0xfffff));
     cases[3].uri = uri;
     tu_name(name, sizeof name, "uipc-ct-lsn-");
     char luri[96];
     snprintf(luri, sizeof luri, "unix:@%s", name);
     cases[4].uri = luri;
+    cases[7].uri = luri;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char out[4096];
         int st = run_captured(close_blocked_child, &cases[i], out, sizeof out);
         if (st != 0)
-            fail_msg("%s%s: child status %d, stderr: %s", cases[i].uri,
-                     cases[i].listener ? " (listener)" : "", st, out);
+            fail_msg("%s%s%s: child status %d, stderr: %s", cases[i].uri,
+                     cases[i].listener ? " (listener)" : "", cases[i].poll ? " (uipc_poll)" : "",
+                     st, out);
     }
     uipc_unlink(uri);
 }

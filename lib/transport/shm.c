@@ -229,6 +229,7 @@ struct shm_hello {
 struct shm_listener {
     struct uipc__sock_listener sock; /* first: the socket machinery casts to it */
     struct uipc__ring_params p;      /* the server side's ?spin= */
+    struct uipc__ring_hub *hub;      /* uipc_poll's one sleep for the channels (ring_ep.h) */
 };
 
 /* /dev/shm/name as a UNIX socket address (-ENAMETOOLONG beyond sun_path). */
@@ -261,7 +262,14 @@ static int shm_listen(struct uipc_listener *l, const struct uipc__uri *u, int fl
     if (r < 0)
         return r;
     s.mode = sl->p.mode;
-    return uipc__sock_listen(l, &s, flags);
+    if (!(sl->hub = uipc__ring_hub_new(&r)))
+        return r;
+    r = uipc__sock_listen(l, &s, flags);
+    if (r < 0) {
+        uipc__ring_hub_unref(sl->hub);
+        sl->hub = NULL;
+    }
+    return r;
 }
 
 /* Receives the handshake on fd: the memfd, or a negative errno. */
@@ -316,6 +324,10 @@ static int shm_accept(struct uipc_listener *l, struct uipc_channel *ch, struct u
         int mfd = recv_hello(fd, dl);
         int r = mfd < 0 ? mfd : uipc__ring_attach_fd(&c->ep, mfd, 0, &sl->p, fd);
         uipc__close_fd(mfd);
+        if (r == 0 && (r = uipc__ring_hub_join(sl->hub, &c->ep)) < 0) {
+            uipc__ring_ep_close(&c->ep); /* it owned fd: the client sees the hang-up */
+            return r;
+        }
         if (r == 0) {
             ch->max_msg = c->ep.max_msg;
             return 0;
@@ -330,6 +342,8 @@ static int shm_accept(struct uipc_listener *l, struct uipc_channel *ch, struct u
 
 static int shm_listener_close(struct uipc_listener *l, bool remove)
 {
+    /* The channels keep the hub as long as they need it. */
+    uipc__ring_hub_unref(((struct shm_listener *)l)->hub);
     return uipc__sock_listener_close(l, remove);
 }
 
@@ -480,6 +494,11 @@ static int shm_poll_ready(struct uipc_channel *ch, int events, struct uipc__poll
     return uipc__ring_ch_poll_ready(ch, events, w);
 }
 
+static struct uipc__pollgroup *shm_poll_group(const struct uipc_channel *ch)
+{
+    return ch->pubsub_role ? NULL : uipc__ring_ch_poll_group(ch);
+}
+
 static int64_t shm_poll_spin_ns(const struct uipc_channel *ch)
 {
     return ch->pubsub_role ? 0 : uipc__ring_ch_poll_spin_ns(ch);
@@ -541,6 +560,7 @@ const struct uipc_transport uipc__transport_shm = {
     .recv_release = shm_recv_release,
     .poll_ready = shm_poll_ready,
     .poll_spin_ns = shm_poll_spin_ns,
+    .poll_group = shm_poll_group,
     .peer_cred = shm_peer_cred,
     .listen = shm_listen,
     .accept = shm_accept,
