@@ -180,12 +180,15 @@ static int check_items(const uipc_pollitem *items, size_t n)
     return 0;
 }
 
-/* The spin budget of a call: the smallest the items allow, 0 if any has none. */
+/* The spin budget of a call: the smallest the items allow, 0 if any has none
+ * (a listener kept in the set with no events asks for no look). */
 static int64_t spin_budget(const uipc_pollitem *items, size_t n)
 {
     int64_t budget = -1;
     for (size_t i = 0; i < n && budget != 0; i++) {
         const struct uipc_channel *ch = items[i].ch;
+        if (!ch && !items[i].events)
+            continue; /* a listener asked for nothing: nothing to look at */
         int64_t b = ch && ch->tp->poll_spin_ns ? ch->tp->poll_spin_ns(ch) : 0;
         if (budget < 0 || b < budget)
             budget = b;
