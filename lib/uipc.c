@@ -44,6 +44,22 @@ static void busy_enter(_Atomic(const char *) *slot, const char *call)
 /* A close finds a call blocked inside (its mark was stored long before). */
 #define BUSY_INSIDE(h) atomic_load_explicit(&(h)->in_call, memory_order_acquire)
 
+/*
+ * The body of a public call on handle h: expr runs marked as inside the
+ * call named name, so that a concurrent close sees it (-EBUSY) and a debug
+ * build catches a second thread.  A NULL handle runs expr unmarked (its
+ * own checks answer -EINVAL and clear the out pointers).
+ */
+#define GUARDED_CALL(type, h, name, expr)                                                          \
+    do {                                                                                           \
+        if (!(h))                                                                                  \
+            return expr;                                                                           \
+        BUSY_ENTER(h, name);                                                                       \
+        type guarded_result_ = expr;                                                               \
+        BUSY_LEAVE(h);                                                                             \
+        return guarded_result_;                                                                    \
+    } while (0)
+
 UIPC_API const char *uipc_version(void)
 {
     return UIPC_VERSION_STRING;
@@ -280,43 +296,23 @@ static ssize_t recvmsg_call(uipc_channel *ch, void *buf, size_t cap, uipc_msginf
 UIPC_API ssize_t uipc_sendmsg(uipc_channel *ch, const void *msg, size_t len,
                               const uipc_msginfo *info, int timeout_ms)
 {
-    if (!ch)
-        return -EINVAL;
-    BUSY_ENTER(ch, "uipc_sendmsg");
-    ssize_t n = sendmsg_call(ch, msg, len, info, timeout_ms);
-    BUSY_LEAVE(ch);
-    return n;
+    GUARDED_CALL(ssize_t, ch, "uipc_sendmsg", sendmsg_call(ch, msg, len, info, timeout_ms));
 }
 
 UIPC_API ssize_t uipc_recvmsg(uipc_channel *ch, void *buf, size_t cap, uipc_msginfo *info,
                               int timeout_ms)
 {
-    if (!ch)
-        return -EINVAL;
-    BUSY_ENTER(ch, "uipc_recvmsg");
-    ssize_t n = recvmsg_call(ch, buf, cap, info, timeout_ms);
-    BUSY_LEAVE(ch);
-    return n;
+    GUARDED_CALL(ssize_t, ch, "uipc_recvmsg", recvmsg_call(ch, buf, cap, info, timeout_ms));
 }
 
 UIPC_API ssize_t uipc_send(uipc_channel *ch, const void *msg, size_t len, int timeout_ms)
 {
-    if (!ch)
-        return -EINVAL;
-    BUSY_ENTER(ch, "uipc_send");
-    ssize_t n = sendmsg_call(ch, msg, len, NULL, timeout_ms);
-    BUSY_LEAVE(ch);
-    return n;
+    GUARDED_CALL(ssize_t, ch, "uipc_send", sendmsg_call(ch, msg, len, NULL, timeout_ms));
 }
 
 UIPC_API ssize_t uipc_recv(uipc_channel *ch, void *buf, size_t cap, int timeout_ms)
 {
-    if (!ch)
-        return -EINVAL;
-    BUSY_ENTER(ch, "uipc_recv");
-    ssize_t n = recvmsg_call(ch, buf, cap, NULL, timeout_ms);
-    BUSY_LEAVE(ch);
-    return n;
+    GUARDED_CALL(ssize_t, ch, "uipc_recv", recvmsg_call(ch, buf, cap, NULL, timeout_ms));
 }
 
 UIPC_API int uipc_close(uipc_channel *ch)
@@ -449,12 +445,7 @@ static int accept_call(uipc_listener *l, uipc_channel **out, int timeout_ms)
 
 UIPC_API int uipc_accept(uipc_listener *l, uipc_channel **out, int timeout_ms)
 {
-    if (!l)
-        return accept_call(l, out, timeout_ms);
-    BUSY_ENTER(l, "uipc_accept");
-    int r = accept_call(l, out, timeout_ms);
-    BUSY_LEAVE(l);
-    return r;
+    GUARDED_CALL(int, l, "uipc_accept", accept_call(l, out, timeout_ms));
 }
 
 UIPC_API int uipc_listener_close(uipc_listener *l)
@@ -586,40 +577,20 @@ static int recv_release_call(uipc_channel *ch)
 
 UIPC_API int uipc_send_reserve(uipc_channel *ch, void **buf, size_t len, int timeout_ms)
 {
-    if (!ch)
-        return send_reserve_call(ch, buf, len, timeout_ms);
-    BUSY_ENTER(ch, "uipc_send_reserve");
-    int r = send_reserve_call(ch, buf, len, timeout_ms);
-    BUSY_LEAVE(ch);
-    return r;
+    GUARDED_CALL(int, ch, "uipc_send_reserve", send_reserve_call(ch, buf, len, timeout_ms));
 }
 
 UIPC_API int uipc_send_commit(uipc_channel *ch, size_t len)
 {
-    if (!ch)
-        return send_commit_call(ch, len);
-    BUSY_ENTER(ch, "uipc_send_commit");
-    int r = send_commit_call(ch, len);
-    BUSY_LEAVE(ch);
-    return r;
+    GUARDED_CALL(int, ch, "uipc_send_commit", send_commit_call(ch, len));
 }
 
 UIPC_API ssize_t uipc_recv_peek(uipc_channel *ch, const void **buf, int timeout_ms)
 {
-    if (!ch)
-        return recv_peek_call(ch, buf, timeout_ms);
-    BUSY_ENTER(ch, "uipc_recv_peek");
-    ssize_t r = recv_peek_call(ch, buf, timeout_ms);
-    BUSY_LEAVE(ch);
-    return r;
+    GUARDED_CALL(ssize_t, ch, "uipc_recv_peek", recv_peek_call(ch, buf, timeout_ms));
 }
 
 UIPC_API int uipc_recv_release(uipc_channel *ch)
 {
-    if (!ch)
-        return recv_release_call(ch);
-    BUSY_ENTER(ch, "uipc_recv_release");
-    int r = recv_release_call(ch);
-    BUSY_LEAVE(ch);
-    return r;
+    GUARDED_CALL(int, ch, "uipc_recv_release", recv_release_call(ch));
 }
