@@ -63,7 +63,7 @@ __all__ = [
     "region", "semaphore", "sem_unlink", "Mutex", "notify", "notify_block",
     "notify_wait", "Channel", "Listener", "Region", "Semaphore", "Credentials",
     "Message", "Reservation", "POLLIN", "POLLOUT", "POLLHUP", "has_poll", "has_pubsub",
-    "strerror",
+    "strerror", "list", "remove", "RdvInfo",
 ]
 
 POLLIN = _lib.POLLIN
@@ -705,6 +705,50 @@ def unlink(uri: Union[str, bytes]) -> None:
     """Removes a stale rendezvous (socket file, shm name, FIFOs, queue)."""
     b = _uri_bytes(uri)
     check(C.unlink(b), b.decode(errors="replace"))
+
+
+class RdvInfo(NamedTuple):
+    """One rendezvous found by :func:`list` (uipc_list(3))."""
+    scheme: str  #: "shm", "fifo", ..., or "sem"
+    uri: str     #: canonical, no query: what :func:`remove` takes
+    state: str   #: "live", "stale" or "corrupt"
+    pid: int     #: a process holding it live; 0 when unknown or none
+    uid: int     #: the owner's uid
+    mode: int    #: permission bits
+    size: int    #: bytes (queues: bytes queued); -1 when it has none
+
+
+def list(where: Optional[Union[str, bytes, os.PathLike]] = None) -> "List[RdvInfo]":
+    """The rendezvous libuipc made that exist now (what ``uipc ls`` shows).
+
+    ``where`` is None (the system-wide namespaces: shm:, sem:, mq:,
+    sysvmq:), ``"SCHEME:"`` (one kind), a directory path (the path-named
+    kinds in it: fifo:, unix:, file:, mmap:) or one URI.  Objects that are
+    not libuipc's are never listed.
+    """
+    fn = _lib.need("list")
+    w = None if where is None else _uri_bytes(where, "where")
+    rows: "List[RdvInfo]" = []
+
+    def collect(info: Any, _arg: Any) -> int:
+        i = info.contents
+        rows.append(RdvInfo(i.scheme.decode(errors="replace"), i.uri.decode(errors="replace"),
+                            _lib.RDV_STATES.get(i.state, str(i.state)), i.pid, i.uid,
+                            i.mode, i.size))
+        return 0
+
+    cb = _lib.LIST_FN(collect)  # kept alive for the call
+    check(fn(w, cb, None), "" if w is None else w.decode(errors="replace"))
+    return rows
+
+
+def remove(uri: Union[str, bytes], force: bool = False) -> None:
+    """Removes a rendezvous :func:`list` reported: a stale or corrupt one,
+    or with ``force=True`` a live one too (its owner keeps what it has open;
+    new peers no longer find it).  Never removes what is not libuipc's."""
+    fn = _lib.need("remove")
+    b = _uri_bytes(uri)
+    check(fn(b, _lib.FORCE if force else 0), b.decode(errors="replace"))
 
 
 def version() -> str:

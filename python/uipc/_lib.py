@@ -91,6 +91,17 @@ class MsgInfo(Structure):
     _fields_ = [("priority", c_uint), ("type", c_long)]
 
 
+class RdvInfo(Structure):
+    """struct uipc_rdvinfo (uipc_list(3)); UIPC_RDV_URI_MAX is 4224."""
+    _fields_ = [("scheme", ctypes.c_char * 16), ("uri", ctypes.c_char * 4224),
+                ("state", c_int), ("pid", c_int), ("uid", c_uint),
+                ("mode", c_uint), ("size", ctypes.c_longlong)]
+
+
+LIST_FN = ctypes.CFUNCTYPE(c_int, POINTER(RdvInfo), c_void_p)
+FORCE = 1  # UIPC_FORCE
+RDV_STATES = {1: "live", 2: "stale", 3: "corrupt"}
+
 PP = POINTER(c_void_p)
 PPID = POINTER(c_int)
 
@@ -104,6 +115,8 @@ _PROTOS = {
     "uipc_recvmsg": (c_ssize_t, [c_void_p, c_void_p, c_size_t, POINTER(MsgInfo), c_int]),
     "uipc_close": (c_int, [c_void_p]),
     "uipc_unlink": (c_int, [c_char_p]),
+    "uipc_list": (c_int, [c_char_p, LIST_FN, c_void_p]),
+    "uipc_remove": (c_int, [c_char_p, c_int]),
     "uipc_strerror": (c_char_p, [c_int]),
     "uipc_version": (c_char_p, []),
     "uipc_scheme": (c_char_p, [c_void_p]),
