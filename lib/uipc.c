@@ -333,14 +333,7 @@ UIPC_API int uipc_close(uipc_channel *ch)
 
 UIPC_API int uipc_unlink(const char *uri)
 {
-    struct uipc__uri *u;
-    const struct uipc_transport *tp = NULL;
-    int r = resolve(uri, &u, &tp);
-    if (r < 0)
-        return r;
-    r = tp->unlink ? tp->unlink(u, false) : -ENOTSUP;
-    free(u);
-    return r;
+    return uipc_remove(uri, 0);
 }
 
 /* probe: uipc_unlink with UIPC_FORCE, and sem: rows (uipc_list). */

@@ -114,7 +114,8 @@ UIPC_API ssize_t uipc_recv(uipc_channel *ch, void *buf, size_t cap, int timeout_
  */
 UIPC_API int uipc_close(uipc_channel *ch);
 
-/* Removes a stale rendezvous by URI.  -ENOENT if there is none. */
+/* Removes a stale rendezvous by URI (uipc_remove(uri, 0), so "sem:NAME"
+ * too).  -ENOENT if there is none, -EADDRINUSE while its owner lives. */
 UIPC_API int uipc_unlink(const char *uri);
 
 /* ---- rendezvous on this machine: listing and removing (0.2) ---- */
