@@ -201,8 +201,9 @@ UIPC_API int uipc_peer_cred(const uipc_channel *ch, pid_t *pid, uid_t *uid, gid_
 /* ------------------------------------------------------------------ */
 
 /*
- * A server that accepts many peers, each on its own channel (unix:, tcp:).
- * Flags as for uipc_open with UIPC_CREATE implied.  -ENOTSUP on transports
+ * A server that accepts many peers, each on its own channel (unix:, tcp:,
+ * and shm:, where each client gets rings of its own).  Flags as for
+ * uipc_open with UIPC_CREATE implied.  -ENOTSUP on transports
  * that are not connection-oriented.  "tcp://host:0" binds a port the
  * kernel chooses: uipc_listener_uri tells it.
  */
