@@ -148,11 +148,12 @@ static int next_slice(const struct session *s, const struct timespec *t0, bool *
 }
 
 /*
- * One send or receive within the session's timeout, in slices of SLICE_MS
- * so that a stop signal is seen: -EINTR once one arrived (nothing is lost:
- * a slice that ran out sent or took nothing, or kept what it had).
+ * A call made within the session's timeout, in slices of SLICE_MS so that a
+ * stop signal is seen: call(ctx, slice_ms) is made again while a slice runs
+ * out; -EINTR once a signal arrived (nothing is lost: a slice that ran out
+ * sent or took nothing, or kept what it had).
  */
-static ssize_t sliced(struct session *s, bool sending, void *buf, size_t len)
+static ssize_t in_slices(struct session *s, ssize_t (*call)(void *ctx, int slice_ms), void *ctx)
 {
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -161,12 +162,33 @@ static ssize_t sliced(struct session *s, bool sending, void *buf, size_t len)
             return -EINTR;
         bool last;
         int slice = next_slice(s, &t0, &last);
-        ssize_t r = sending ? uipc_send(s->ch, buf, len, slice) : uipc_recv(s->ch, buf, len, slice);
+        ssize_t r = call(ctx, slice);
         if (last && r == -EAGAIN && s->timeout_ms != 0)
             return -ETIMEDOUT; /* the last slice was 0 ms of a longer timeout */
         if (last || (r != -ETIMEDOUT && r != -EAGAIN))
             return r;
     }
+}
+
+struct io_call {
+    uipc_channel *ch;
+    bool sending;
+    void *buf;
+    size_t len;
+};
+
+static ssize_t io_slice(void *ctx, int slice_ms)
+{
+    const struct io_call *c = ctx;
+    return c->sending ? uipc_send(c->ch, c->buf, c->len, slice_ms)
+                      : uipc_recv(c->ch, c->buf, c->len, slice_ms);
+}
+
+/* One send or receive within the session's timeout (in_slices). */
+static ssize_t sliced(struct session *s, bool sending, void *buf, size_t len)
+{
+    struct io_call c = {s->ch, sending, buf, len};
+    return in_slices(s, io_slice, &c);
 }
 
 static int send_one(struct session *s, const void *msg, size_t len)
@@ -487,23 +509,22 @@ static int server_take(struct server *sv, size_t i)
     return 1;
 }
 
-/* uipc_poll within the session's timeout, in slices of SLICE_MS so that a
- * stop signal is seen: -EINTR once one arrived. */
+struct poll_call {
+    uipc_pollitem *items;
+    size_t n;
+};
+
+static ssize_t poll_slice(void *ctx, int slice_ms)
+{
+    const struct poll_call *c = ctx;
+    return uipc_poll(c->items, c->n, slice_ms);
+}
+
+/* uipc_poll within the session's timeout (in_slices). */
 static int poll_sliced(struct session *s, uipc_pollitem *items, size_t n)
 {
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (;;) {
-        if (stop_signal)
-            return -EINTR;
-        bool last;
-        int slice = next_slice(s, &t0, &last);
-        int r = uipc_poll(items, n, slice);
-        if (last && r == -EAGAIN && s->timeout_ms != 0)
-            return -ETIMEDOUT;
-        if (last || (r != -ETIMEDOUT && r != -EAGAIN))
-            return r;
-    }
+    struct poll_call c = {items, n};
+    return (int)in_slices(s, poll_slice, &c);
 }
 
 static int serve_listen(struct session *s, long count)
