@@ -261,34 +261,33 @@ row_lines() { # "STATE URI" for this test's rows only (the machine is shared)
 row_count() { test "$(row_lines | wc -l)" -ge "$1"; }
 wait_long() { for _ in $(seq 300); do "$@" && return 0; sleep 0.1; done; return 1; } # 30 s: a loaded machine
 ROW_PIDS=()
+# start_row live|dead COMMAND...: starts an owner of one more row; a live one
+# is kept (ROW_PIDS), a dead one is killed with SIGKILL once ls shows it.
+start_row() {
+    local life=$1 p; shift
+    "$@" > /dev/null 2>&1 &
+    p=$!; BG+=("$p"); want=$((want + 1))
+    if [ "$life" = dead ]; then
+        wait_long row_count "$want"
+        kill -9 "$p"; wait "$p" 2>/dev/null
+    else
+        ROW_PIDS+=("$p")
+    fi
+}
 want=0
 for s in $SCHEMES; do
     case $s in tcp | udp) continue ;; esac
     # Without the mqueue file system at /dev/mqueue only live pairs can be found.
     [ "$s" = mq ] && ! grep -q '^[^ ]* /dev/mqueue mqueue ' /proc/self/mounts && continue
     for life in live dead; do
-        "$U" recv --create --timeout 120000 -n 1 "$(uri_for "$s" "row-$life")" > /dev/null 2>&1 &
-        p=$!; BG+=("$p"); want=$((want + 1))
-        if [ $life = dead ]; then
-            wait_long row_count "$want"
-            kill -9 "$p"; wait "$p" 2>/dev/null
-        else
-            ROW_PIDS+=("$p")
-        fi
+        start_row $life "$U" recv --create --timeout 120000 -n 1 "$(uri_for "$s" "row-$life")"
     done
 done
 printf '1MSU\001\000\000\000\000\000\000\000\000\000\000\000' > "/dev/shm/uipc-sem-$TAG-row-sem"
 want=$((want + 1))
 if [[ " $SCHEMES " == *" shm "* ]]; then # shm: services (uipc_listen), live and killed
     for life in live dead; do
-        "$U" recv --listen --timeout 120000 -n 100 "shm://$TAG-row-svc$life" > /dev/null 2>&1 &
-        p=$!; BG+=("$p"); want=$((want + 1))
-        if [ $life = dead ]; then
-            wait_long row_count "$want"
-            kill -9 "$p"; wait "$p" 2>/dev/null
-        else
-            ROW_PIDS+=("$p")
-        fi
+        start_row $life "$U" recv --listen --timeout 120000 -n 100 "shm://$TAG-row-svc$life"
     done
 fi
 check "ls shows the $want rows made for rm" wait_long row_count "$want"
