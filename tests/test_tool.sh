@@ -9,8 +9,6 @@ set -u
 U=${1:?usage: test_tool.sh PATH/TO/uipc}
 T=$(mktemp -d /tmp/uipc-tool-test.XXXXXX)
 TAG="uipc-tt-$$"
-PASS=0
-FAIL=0
 BG=()
 
 cleanup() {
@@ -23,12 +21,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ok() { PASS=$((PASS + 1)); }
-bad() { FAIL=$((FAIL + 1)); echo "FAIL: $*" >&2; }
-check() { # check DESCRIPTION COMMAND...
-    local what=$1; shift
-    if "$@"; then ok; else bad "$what"; fi
-}
+. "$(dirname "${BASH_SOURCE[0]}")/check.sh"
 
 free_port() {
     if command -v python3 >/dev/null; then
@@ -546,5 +539,4 @@ sys.exit(0 if r[0]['latency_ns']['p50'] > 0 else 2)"
     fi
 fi
 
-echo "$PASS passed, $FAIL failed"
-[ "$FAIL" = 0 ]
+check_summary

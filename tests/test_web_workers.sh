@@ -21,8 +21,6 @@ for tool in curl ab; do
     fi
 done
 T=$(mktemp -d /tmp/uipc-web-test.XXXXXX)
-PASS=0
-FAIL=0
 SP=
 cleanup() {
     [ -n "$SP" ] && kill -9 "$SP" 2> /dev/null
@@ -31,12 +29,7 @@ cleanup() {
     rm -rf "$T"
 }
 trap cleanup EXIT
-ok() { PASS=$((PASS + 1)); }
-bad() { FAIL=$((FAIL + 1)); echo "FAIL: $*" >&2; }
-check() { # check DESCRIPTION COMMAND...
-    local what=$1; shift
-    if "$@"; then ok; else bad "$what"; fi
-}
+. "$(dirname "${BASH_SOURCE[0]}")/check.sh"
 workers() { pgrep -P "$SP" | wc -l; }
 stat_of() { curl -s --max-time 10 "${URL}stats" | awk -v k="$1" '$1 == k { print $2 }'; }
 
@@ -101,5 +94,4 @@ check "SIGTERM: the server exits 0" test $? = 0
 SP=
 check "no worker is left" sh -c "! pgrep -f '[w]eb_workers --worker .*uipc-web-$mp-' > /dev/null"
 check "nothing left in /dev/shm" sh -c "! ls /dev/shm | grep -q 'uipc-web-$mp'"
-echo "$PASS passed, $FAIL failed"
-[ "$FAIL" = 0 ]
+check_summary
