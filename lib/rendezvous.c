@@ -194,7 +194,8 @@ static socklen_t token_addr(const char *prefix, const char *name, struct sockadd
 
 /*
  * The uid of the process that bound the abstract address a (sock_diag, as
- * ss(8) does): 0 and *uid, -ENOENT when nobody has bound it, -errno.
+ * ss(8) does): 0 and *uid, -ENOENT when nobody has bound it, -ENOSYS when
+ * the kernel reports no uid (UNIX_DIAG_UID came with Linux 5.3), -errno.
  */
 static int abstract_binder(const struct sockaddr_un *a, socklen_t alen, uid_t *uid)
 {
@@ -255,7 +256,7 @@ static int abstract_binder(const struct sockaddr_un *a, socklen_t alen, uid_t *u
             }
             if (name && nlen == wlen && memcmp(name, want, wlen) == 0 && r == -ENOENT) {
                 if (!have_uid) {
-                    r = -ENOSYS;
+                    r = -ENOSYS; /* bound, but this kernel cannot say by whom */
                 } else {
                     *uid = (uid_t)u;
                     r = 0;
